@@ -1,0 +1,1 @@
+"""Protocol adapters at the edge of the gateway (REST, VXP, SOAP, push)."""

@@ -1,0 +1,1 @@
+"""The document exchange gateway: intake, storage, routing and delivery of edXML packets."""

@@ -1,0 +1,29 @@
+"""Composition root of the ``edoc-gateway`` command line: registers every command group."""
+
+from __future__ import annotations
+
+import typer
+
+from gateway.commands import audit, deliveries, directory, packet, report, serve
+
+app = typer.Typer(
+    name="edoc-gateway",
+    help="Document exchange gateway for Vietnamese state agencies (edXML / QCVN 102).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (packet, serve):
+    for name, command in getattr(module, "COMMANDS", {}).items():
+        app.command(name)(command)
+
+app.add_typer(deliveries.app, name="deliveries")
+app.add_typer(directory.app, name="directory")
+app.add_typer(audit.app, name="audit")
+app.add_typer(report.app, name="report")
+
+
+def main() -> None:
+    """Run the ``edoc-gateway`` command line."""
+    app()

@@ -1,0 +1,1 @@
+"""Durable storage: messages, deliveries, statuses, audit, directory, blobs."""
