@@ -6,7 +6,7 @@ codes to their own protocol (HTTP status, VXP ErrorCode, SOAP fault); this modul
 nothing of HTTP.
 
     EdxmlError
-    ├── NotWellFormed            EDXML_NOT_WELL_FORMED     bytes are not well-formed XML / bad encoding
+    ├── NotWellFormed            EDXML_NOT_WELL_FORMED     not well-formed XML or bad encoding
     ├── DtdForbidden             EDXML_DTD_FORBIDDEN       a DOCTYPE, entity or external reference
     ├── LimitExceeded            EDXML_LIMIT               size, depth or text-node limits
     ├── WrongNamespace           EDXML_NAMESPACE           root or header not in the edXML namespace
