@@ -194,6 +194,55 @@ class BrokerError(Unavailable):
     message_en = "Message broker error"
 
 
+class DuplicateMessage(StoreError):
+    """Raised by the store when a message with the same sender, DocumentId, content hash and
+    kind was committed concurrently (the unique key refused the insert)."""
+
+    code = "DUPLICATE_MESSAGE"
+    http_status = 409
+    message_vi = "Gói tin trùng với gói tin đã được tiếp nhận"
+    message_en = "The same packet was already accepted"
+
+
+class MaintenanceMode(Unavailable):
+    """Raised when an operator has switched the process to maintenance mode (``/maintenance``)
+    and a caller asks it to accept new work."""
+
+    code = "MAINTENANCE"
+    message_vi = "Hệ thống đang bảo trì, vui lòng thử lại sau"
+    message_en = "The gateway is in maintenance mode, try again later"
+
+
+class RequestInvalid(GatewayError):
+    """Raised by a protocol adapter when a request lacks a parameter or has a bad value
+    (a missing VXP header, an unknown transport acknowledgement, a malformed JSON body)."""
+
+    code = "REQUEST_INVALID"
+    http_status = 400
+    message_vi = "Yêu cầu thiếu tham số hoặc tham số không hợp lệ"
+    message_en = "Missing or invalid request parameter"
+
+
+class FileHashMismatch(GatewayError):
+    """Raised by the VXP adapter when the ``hash-file`` header does not match the body."""
+
+    code = "FILE_HASH_MISMATCH"
+    http_status = 400
+    message_vi = "Mã băm của tệp không khớp với nội dung gửi lên"
+    message_en = "The hash-file header does not match the request body"
+
+
+class DirectoryChangeRefused(GatewayError):
+    """Raised when a directory import or lifecycle change is inconsistent: unreadable import
+    data, a successor that does not exist, a merge into itself, or a sync that would retire
+    too large a part of the catalogue."""
+
+    code = "DIRECTORY_CHANGE_REFUSED"
+    http_status = 409
+    message_vi = "Thay đổi danh bạ đơn vị không hợp lệ"
+    message_en = "The directory change is refused"
+
+
 _EDXML_STATUS: dict[str, int] = {
     "EDXML_LIMIT": 413,
     "SIGNATURE_ABSENT": 422,

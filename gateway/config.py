@@ -1,0 +1,171 @@
+"""Settings of one gateway process: one immutable object, read once.
+
+Values come from a TOML file and from ``EDOC_`` environment variables, the environment
+winning; nested keys use ``__`` (``EDOC_AMQP__URL``, ``EDOC_STORE__URL``). This is the only
+module that reads the environment. ``config/gateway.example.toml`` documents every key.
+Relative paths are taken as written (relative to the working directory of the process).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+POLICIES = ("strict", "legacy", "off")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ListenSettings(_Section):
+    """Where the HTTP service listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class NodeSettings(_Section):
+    """Identity of this node: its agency code and the key/certificate it signs with."""
+
+    code: str = "000.00.00.G22"
+    name: str = "edoc-gateway"
+    key_file: Path = Path("var/dev/node.key")
+    cert_file: Path = Path("var/dev/node.crt")
+    algorithm: str = "rsa-sha256"
+
+
+class StoreSettings(_Section):
+    """Database URL (SQLite by default, PostgreSQL by URL) and the blob directory."""
+
+    url: str = "sqlite:///var/edoc/gateway.db"
+    blob_dir: Path = Path("var/edoc/blobs")
+
+
+class AmqpSettings(_Section):
+    """RabbitMQ connection, consumer prefetch and the retry ladder (seconds)."""
+
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    prefetch: int = Field(50, ge=1, le=1000)
+    retry_ladder: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
+    outbox_interval_s: float = Field(30.0, gt=0)
+    outbox_older_than_s: float = Field(10.0, ge=0)
+
+
+class TrustSettings(_Section):
+    """Trust anchors (PEM files) for packet signatures."""
+
+    anchors: tuple[Path, ...] = ()
+
+
+class LimitsSettings(_Section):
+    """Request limits and the authentication windows."""
+
+    max_packet_bytes: int = Field(150 * 2**20, ge=1024)
+    clock_skew_s: int = Field(300, ge=1)
+    replay_window_s: int = Field(600, ge=1)
+    token_ttl_s: int = Field(3600, ge=60)
+    inbox_max_limit: int = Field(500, ge=1)
+
+
+class SystemSettings(_Section):
+    """One calling system (QLVB): id, shared secret, agencies it speaks for, policy."""
+
+    id: str = Field(min_length=1, max_length=100)
+    secret: SecretStr
+    agencies: tuple[str, ...] = ()
+    policy: str = "legacy"
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
+        return value
+
+
+class DirectorySettings(_Section):
+    """Agency directory: a CSV/JSON file, a sync URL, or inline agency records."""
+
+    file: Path | None = None
+    url: str | None = None
+    agencies: tuple[dict[str, Any], ...] = ()
+
+
+class AdminSettings(_Section):
+    """Bearer tokens accepted by the admin API."""
+
+    tokens: tuple[SecretStr, ...] = ()
+
+
+class Settings(BaseSettings):
+    """The whole configuration of a gateway process (immutable)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDOC_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    listen: ListenSettings = ListenSettings()
+    node: NodeSettings = NodeSettings()
+    store: StoreSettings = StoreSettings()
+    amqp: AmqpSettings = AmqpSettings()
+    trust: TrustSettings = TrustSettings()
+    limits: LimitsSettings = LimitsSettings()
+    calendar_file: Path = Path("config/calendar.toml")
+    systems: tuple[SystemSettings, ...] = ()
+    directory: DirectorySettings = DirectorySettings()
+    admin: AdminSettings = AdminSettings()
+    log_level: str = "info"
+
+    @field_validator("systems")
+    @classmethod
+    def _unique_systems(cls, value: tuple[SystemSettings, ...]) -> tuple[SystemSettings, ...]:
+        ids = [s.id for s in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("system ids must be unique")
+        return value
+
+    def system(self, system_id: str) -> SystemSettings | None:
+        """Return the configured system with this id, or ``None``."""
+        return next((s for s in self.systems if s.id == system_id), None)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings from the TOML file ``path`` (optional) and ``EDOC_`` variables.
+
+    Keyword ``overrides`` win over both (used by tests and the demo).
+    """
+    toml_path = Path(path) if path is not None else None
+    if toml_path is not None and not toml_path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {toml_path}")
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+            return tuple(sources)
+
+    loaded = _FromFile(**overrides)
+    return Settings.model_construct(
+        **{name: getattr(loaded, name) for name in Settings.model_fields}
+    )

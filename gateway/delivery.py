@@ -1,0 +1,121 @@
+"""Delivery workers: take a task from RabbitMQ, call the recipient's transport, record it.
+
+Order matters for "no loss, no double delivery": the transport is called, then the
+delivery row is committed as delivered, and only then does the handler return so that
+the broker acks the AMQP message. A redelivered task whose row is already delivered or
+acked is acked again without calling the transport. A crash between the transport call
+and the commit makes the same delivery id arrive twice at the recipient (at-least-once;
+recipients deduplicate by delivery id, which never names two different deliveries).
+
+A delivery-only process (used by the fault tests) is
+``edoc-gateway deliveries worker --store URL --amqp URL --blobs DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway import metrics
+from gateway.broker import Broker, DeliveryTask
+from gateway.store import repository as repo
+from gateway.store.blobs import BlobStore
+from gateway.store.database import transaction
+from gateway.transports import PermanentDeliveryError, RetryableDeliveryError, Transport
+
+log = structlog.get_logger(__name__)
+
+OnParked = Callable[[repo.DeliveryRow], Awaitable[None]]
+_SKIP_STATES = ("delivered", "acked", "parked")
+
+
+class DeliveryService:
+    """Consumes delivery tasks and hands each packet to the transport of its endpoint."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        blobs: BlobStore,
+        broker: Broker,
+        transports: Mapping[str, Transport],
+        *,
+        on_parked: OnParked | None = None,
+    ) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.broker = broker
+        self.transports = dict(transports)
+        self.on_parked = on_parked
+
+    async def start(self) -> None:
+        """Start consuming delivery tasks."""
+        await self.broker.consume(self.handle)
+
+    async def stop(self) -> None:
+        """Stop consuming (in-flight tasks not yet acked are redelivered to another worker)."""
+        await self.broker.stop_consuming()
+
+    async def handle(self, task: DeliveryTask) -> None:
+        """Attempt one delivery; returns after the outcome is committed to the database.
+
+        Raises ``RetryableDeliveryError`` / ``PermanentDeliveryError`` (after recording the
+        attempt) so the broker moves the task along the retry ladder or parks it.
+        """
+        async with transaction(self.engine) as conn:
+            delivery = await repo.get_delivery(conn, task.delivery_id)
+            message = await repo.get_message(conn, task.message_id) if delivery else None
+        if delivery is None or message is None:
+            log.warning("delivery.unknown", delivery_id=task.delivery_id)
+            return
+        if delivery.state in _SKIP_STATES:
+            log.info("delivery.already_done", delivery_id=delivery.id, state=delivery.state)
+            return
+        transport = self.transports.get(delivery.endpoint_kind)
+        kind = delivery.endpoint_kind
+        metrics.DELIVERY_ATTEMPTS.labels(transport=kind).inc()
+        try:
+            if transport is None:
+                raise PermanentDeliveryError(f"no transport for endpoint kind {kind!r}")
+            packet = await self.blobs.get(message.blob_key)
+            await transport.deliver(delivery, packet, message)
+        except RetryableDeliveryError as exc:
+            if task.attempt >= len(self.broker.ladder):
+                await self._park(delivery, exc.reason)
+            else:
+                metrics.DELIVERIES.labels(transport=kind, result="retry").inc()
+                async with transaction(self.engine) as conn:
+                    await repo.mark_retrying(conn, delivery.id, exc.reason)
+            raise
+        except PermanentDeliveryError as exc:
+            await self._park(delivery, exc.reason)
+            raise
+        async with transaction(self.engine) as conn:
+            changed = await repo.mark_delivered(conn, delivery.id)
+        if changed:
+            metrics.DELIVERIES.labels(transport=kind, result="delivered").inc()
+            latency = (datetime.now(UTC) - message.accepted_at).total_seconds()
+            metrics.DELIVERY_LATENCY_SECONDS.observe(max(0.0, latency))
+
+    async def _park(self, delivery: repo.DeliveryRow, reason: str) -> None:
+        async with transaction(self.engine) as conn:
+            changed = await repo.mark_parked(conn, delivery.id, reason)
+            row = await repo.get_delivery(conn, delivery.id)
+        metrics.DELIVERIES.labels(transport=delivery.endpoint_kind, result="parked").inc()
+        log.warning("delivery.parked", delivery_id=delivery.id, reason=reason)
+        if changed and row is not None and self.on_parked is not None:
+            try:
+                await self.on_parked(row)
+            except Exception as exc:  # the delivery stays parked; the operator sees it
+                log.error("delivery.on_parked_failed", delivery_id=delivery.id, error=repr(exc))
+
+
+async def close_transports(transports: Mapping[str, Transport]) -> None:
+    """Close every transport once (a transport may be registered under several kinds)."""
+    seen: set[int] = set()
+    for transport in transports.values():
+        if id(transport) not in seen:
+            seen.add(id(transport))
+            await transport.close()

@@ -1,0 +1,112 @@
+"""Database engine for the store: SQLite (WAL) by default, PostgreSQL by URL.
+
+SQLAlchemy errors are translated into :class:`gateway.errors.StoreError` here and in the
+repository, once, with ``raise … from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.errors import DuplicateMessage, StoreError
+from gateway.store import models  # noqa: F401  (registers the tables on Base.metadata)
+from gateway.store.base import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def async_url(url: str) -> str:
+    """Return ``url`` with the async driver SQLAlchemy needs (aiosqlite or asyncpg)."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
+    for prefix in ("postgresql:", "postgres:", "postgresql+psycopg2:", "postgresql+psycopg:"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg:" + url[len(prefix) :]
+    return url
+
+
+def _setup_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` on every connection.
+
+    ``BEGIN IMMEDIATE`` takes the write lock at the start of a transaction, so a
+    read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT (which ignores the
+    busy timeout) when another process or connection wrote in between.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for ``url`` (``sqlite:///path`` or ``postgresql://…``).
+
+    SQLite runs in WAL mode with a busy timeout; the same code path serves PostgreSQL.
+    Extra keyword arguments go to :func:`sqlalchemy.ext.asyncio.create_async_engine`.
+    """
+    full = async_url(url)
+    try:
+        if full.startswith("sqlite+aiosqlite:"):
+            engine = create_async_engine(full, **kwargs)
+            _setup_sqlite(engine)
+            return engine
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_async_engine(full, **kwargs)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise StoreError(f"cannot create the database engine: {exc}") from exc
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create every table on ``Base.metadata`` that does not exist yet."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot create the schema: {exc}") from exc
+    except OSError as exc:
+        raise StoreError(f"cannot reach the database: {exc}") from exc
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Translate SQLAlchemy and driver errors raised inside the block into ``StoreError``.
+
+    A unique-key violation on the messages table becomes :class:`DuplicateMessage`.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        if "uq_messages_duplicate" in str(exc) or "messages.sender" in str(exc):
+            raise DuplicateMessage(str(exc.orig)) from exc
+        raise StoreError(str(exc.orig)) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(str(exc)) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot reach the database: {exc}") from exc
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Yield a connection inside one transaction: committed on clean exit, rolled back on
+    error; database errors come out as ``StoreError``."""
+    with translate_errors():
+        async with engine.begin() as conn:
+            yield conn
