@@ -73,6 +73,10 @@ class Core(Protocol):
         """Return what the caller's agencies sent, with per-recipient state."""
         ...
 
+    async def trace(self, caller: Caller, message_id: str) -> Any:
+        """Return every recorded event of a message the caller sent or received."""
+        ...
+
 
 class AgencyRegistry(Protocol):
     """Optional writer behind ``registerAgency`` / ``deleteAgency`` (the directory's owner)."""

@@ -1,0 +1,102 @@
+"""Handlers of API v1: read the request, authenticate, call the core, answer. Nothing else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapters.rest.reading import dumps, read_body
+from gateway.appkeys import AUTHENTICATOR, GATEWAY, NODE, SETTINGS
+from gateway.auth import Caller
+from gateway.errors import GatewayError
+from gateway.receipts import signed_receipt_xml
+
+
+async def _caller(request: web.Request, body: bytes = b"") -> Caller:
+    authenticator = request.config_dict[AUTHENTICATOR]
+    return authenticator.authenticate(request.method, request.raw_path, request.headers, body)
+
+
+def _wants_xml(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/xml" in accept or "text/xml" in accept
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    """POST /tokens: a signed request gets a bearer token for its system."""
+    body = await read_body(request, 64 * 1024)
+    caller = await _caller(request, body)
+    token, expires = request.config_dict[AUTHENTICATOR].issue_token(caller)
+    return web.json_response(
+        {"token": token, "token_type": "Bearer", "expires_at": expires}, dumps=dumps
+    )
+
+
+async def submit(request: web.Request) -> web.Response:
+    """POST /messages: accept a document or status packet; 202 receipt, 200 duplicate."""
+    limit = request.config_dict[SETTINGS].limits.max_packet_bytes
+    body = await read_body(request, limit)
+    caller = await _caller(request, body)
+    receipt = await request.config_dict[GATEWAY].submit(body, caller, via="rest")
+    status = 200 if receipt.duplicate else 202
+    if _wants_xml(request):
+        node = request.config_dict.get(NODE)
+        if node is None:
+            raise GatewayError("node key not configured")
+        return web.Response(
+            body=signed_receipt_xml(receipt, node),
+            status=status,
+            content_type="application/xml",
+            charset="utf-8",
+        )
+    return web.json_response(receipt.as_dict(), status=status, dumps=dumps)
+
+
+def _limit(request: web.Request) -> int:
+    maximum = request.config_dict[SETTINGS].limits.inbox_max_limit
+    try:
+        return max(1, min(int(request.query.get("limit", "100")), maximum))
+    except ValueError:
+        return 100
+
+
+async def inbox(request: web.Request) -> web.Response:
+    """GET /inbox?after=&limit=: deliveries waiting for the caller's agencies."""
+    caller = await _caller(request)
+    items = await request.config_dict[GATEWAY].inbox(
+        caller, after=request.query.get("after") or None, limit=_limit(request)
+    )
+    next_cursor = items[-1].cursor if items else request.query.get("after")
+    return web.json_response(
+        {"items": [i.as_dict() for i in items], "next": next_cursor}, dumps=dumps
+    )
+
+
+async def sent(request: web.Request) -> web.Response:
+    """GET /sent?after=&limit=: messages the caller's agencies sent, newest first."""
+    caller = await _caller(request)
+    rows = await request.config_dict[GATEWAY].sent(
+        caller, after=request.query.get("after") or None, limit=_limit(request)
+    )
+    return web.json_response({"items": rows}, dumps=dumps)
+
+
+async def fetch(request: web.Request) -> web.Response:
+    """GET /messages/{id}: the packet bytes, for its sender and recipients only."""
+    caller = await _caller(request)
+    data = await request.config_dict[GATEWAY].fetch(caller, request.match_info["message_id"])
+    return web.Response(body=data, content_type="application/xml", charset="utf-8")
+
+
+async def ack(request: web.Request) -> web.Response:
+    """POST /messages/{id}/ack: the recipient confirms arrival (the core emits status 01)."""
+    body = await read_body(request, 64 * 1024)
+    caller = await _caller(request, body)
+    acked = await request.config_dict[GATEWAY].ack(caller, request.match_info["message_id"])
+    return web.json_response({"acked": acked}, dumps=dumps)
+
+
+async def trace(request: web.Request) -> web.Response:
+    """GET /messages/{id}/trace: per-recipient delivery state and status history."""
+    caller = await _caller(request)
+    result = await request.config_dict[GATEWAY].trace(caller, request.match_info["message_id"])
+    return web.json_response(result.as_dict(), dumps=dumps)
