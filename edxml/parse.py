@@ -460,7 +460,9 @@ def _message_header(node: _Node) -> MessageHeader:
         document_id=node.text("DocumentId"),
         code=None
         if code is None
-        else Code(code_number=code.text("CodeNumber") or "", code_notation=code.text("CodeNotation") or ""),
+        else Code(
+            code_number=code.text("CodeNumber") or "", code_notation=code.text("CodeNotation") or ""
+        ),
         promulgation_info=None
         if promulgation is None
         else PromulgationInfo(
@@ -528,9 +530,9 @@ def _business(node: _Node) -> Business:
     return Business(
         document_id=node.text("DocumentId"),
         doc_type=_doc_type(doc_type),
-        reason=node.text("BussinessDocReason") if node.has("BussinessDocReason") else node.text(
-            "BusinessDocReason"
-        ),
+        reason=node.text("BussinessDocReason")
+        if node.has("BussinessDocReason")
+        else node.text("BusinessDocReason"),
         paper=node.integer("Paper"),
         staff_info=_staff_info(node.child("StaffInfo")),
         document_info=None if info is None else _business_info(info),

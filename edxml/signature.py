@@ -206,7 +206,7 @@ def verify(
     :class:`SignatureInvalid`, :class:`SignatureWrapping`, :class:`CertificateUntrusted`,
     :class:`CertificateExpired`, or the parse errors of :mod:`edxml.parse`.
     """
-    return verify_root(safe_fromstring(data, limits), policy, trust_anchors, now=now)
+    return verify_root(safe_fromstring(data, limits), policy, trust_anchors, now=now, data=data)
 
 
 def verify_root(
@@ -215,8 +215,12 @@ def verify_root(
     trust_anchors: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
+    data: bytes | None = None,
 ) -> Verification:
-    """Like :func:`verify` on a tree already returned by ``safe_fromstring`` (no re-parse)."""
+    """Like :func:`verify` on a tree already returned by ``safe_fromstring``.
+
+    Pass the bytes ``root`` was parsed from as ``data`` to spare signxml a re-serialisation.
+    """
     policy = Policy(policy)
     if policy is Policy.OFF:
         return Verification("not-checked", packet_from_element(root), root)
@@ -235,7 +239,7 @@ def verify_root(
     chain: tuple[str, ...] = ()
     if not weak:
         chain = _check_chain(leaf, certs, trust_anchors, when)
-    signed = _signxml_verify(root, leaf, method, digests, when)
+    signed = _signxml_verify(root if data is None else data, leaf, method, digests, when)
     if signed is None or signed.tag != root.tag or len(signed.findall(_ENVELOPE)) != 1:
         raise SignatureWrapping("the signed content is not one edXML packet", path="/edXML")
     packet = packet_from_element(signed)
@@ -426,7 +430,7 @@ def _check_chain(
 
 
 def _signxml_verify(
-    root: etree._Element,
+    root: etree._Element | bytes,
     leaf: x509.Certificate,
     method: SignatureMethod,
     digests: list[DigestAlgorithm],
@@ -440,7 +444,7 @@ def _signxml_verify(
         verification_time=when,
     )
     try:
-        result = _Verifier().verify(root, x509_cert=leaf, expect_config=config)
+        result = _Verifier().verify(root, x509_cert=leaf, expect_config=config, parser=_parser())
     except (InvalidDigest, InvalidSignature) as exc:
         raise SignatureInvalid(str(exc), path=SIGNATURE_PATH) from exc
     except InvalidCertificate as exc:

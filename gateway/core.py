@@ -16,11 +16,10 @@ from typing import Any
 
 import structlog
 
-from edxml.build import build
+from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
 from gateway import audit
 from gateway.auth import Caller
-from gateway.calendar import VIETNAM
 from gateway.errors import GatewayError, NotFound
 from gateway.intake import Intake
 from gateway.receipts import NodeIdentity, Receipt
@@ -181,15 +180,11 @@ class Gateway:
             last = await repo.last_status(conn, message.id, delivery.recipient_code)
         if last is not None:
             return
-        packet = StatusMessage(
-            from_=Organization(organ_id=delivery.resolved_code),
-            response_for=ResponseFor(
-                organ_id=message.sender,
-                document_id=message.document_id,
-            ),
-            status_code=StatusCode.ARRIVED,
-            description="Đã đến (xác nhận tự động của cổng trục) / arrived (gateway ack)",
-            timestamp=datetime.now(VIETNAM).replace(tzinfo=None, microsecond=0),
+        packet = status_message(
+            sender=Organization(organ_id=delivery.resolved_code),
+            document=ResponseFor(organ_id=message.sender, document_id=message.document_id),
+            code=StatusCode.ARRIVED,
+            description="Đã đến (cổng trục xác nhận khi hệ thống nhận tải về)",
         )
         await self.emit_status(packet)
 

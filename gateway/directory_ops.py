@@ -5,30 +5,28 @@ the CLI works on its own), writes the change set with one ``directory_changes`` 
 agency (who, when, before, after), appends one record to the audit chain, and bumps the
 directory version, which running :class:`~gateway.directory_sql.SqlDirectory` instances
 pick up within about a second. Lifecycle: rename (optionally to a new code), merge, split,
-dissolve, suspend and reactivate, each with an effective date.
+dissolve, suspend and reactivate, each with an effective date. Sync and seeding are in
+``gateway.directory_sync``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import audit, metrics
+from gateway import audit
 from gateway.directory import Agency, Endpoint, normalize_code
 from gateway.directory_io import Diff, ImportFormatError, Parsed, diff, parse
 from gateway.directory_store import (
     Change,
     apply_changes,
-    count_agencies,
     find_agency,
     inactive_codes,
     load_agencies,
@@ -411,76 +409,3 @@ async def inactive(
     cutoff = _now(now) - timedelta(days=days)
     async with engine.connect() as conn:
         return await inactive_codes(conn, cutoff)
-
-
-# -- sync ---------------------------------------------------------------------------------
-
-
-class DirectorySource(Protocol):
-    """An upstream agency list (the national axis, a file); records in the axis shape
-    (``code``, ``oldCode``/``code102``, ``name``, ``pid``, ``mail``) or the export shape."""
-
-    async def fetch(self) -> list[dict[str, Any]]:
-        """Return the whole upstream agency list."""
-        ...
-
-
-async def sync_once(
-    engine: AsyncEngine,
-    source: DirectorySource,
-    *,
-    actor: str = "sync",
-    fmt: str = "axis",
-    max_retire_fraction: float = 0.1,
-    defaults: Mapping[str, Any] | None = None,
-) -> Diff:
-    """Fetch the upstream list and apply it as a full import (absent agencies retired,
-    unless that would retire more than ``max_retire_fraction`` of the live ones)."""
-    records = await source.fetch()
-    parsed = parse_import(json.dumps(records), fmt)
-    result = await import_agencies(
-        engine,
-        parsed,
-        actor=actor,
-        retire_missing=True,
-        reason="sync",
-        max_retire_fraction=max_retire_fraction,
-        defaults=defaults if defaults is not None else {"endpoint": Endpoint("peer", node="axis")},
-    )
-    metrics.DIRECTORY_LAST_SYNC.set_to_current_time()
-    return result
-
-
-async def run_sync(
-    engine: AsyncEngine, source: DirectorySource, *, interval: float, **options: Any
-) -> None:
-    """Run :func:`sync_once` every ``interval`` seconds until cancelled; failures are
-    logged and retried at the next tick."""
-    while True:
-        try:
-            await sync_once(engine, source, **options)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("directory.sync_failed", error=str(exc))
-        await asyncio.sleep(interval)
-
-
-async def seed(
-    engine: AsyncEngine,
-    *,
-    data: bytes | None = None,
-    fmt: str = "csv",
-    records: Sequence[Mapping[str, Any]] = (),
-    actor: str = "seed",
-) -> Diff | None:
-    """Import a first catalogue when the store holds no agency yet (first boot)."""
-    async with engine.connect() as conn:
-        if await count_agencies(conn):
-            return None
-    if data is None and not records:
-        return None
-    parsed = parse_import(
-        data if data is not None else json.dumps(list(records)), fmt if data is not None else "json"
-    )
-    return await import_agencies(engine, parsed, actor=actor, retire_missing=False)

@@ -33,7 +33,7 @@ class SqlDirectory(InMemoryDirectory):
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | None = None,
         *,
         poll_interval: float = 1.0,
         activity_flush_interval: float = 30.0,
@@ -41,7 +41,7 @@ class SqlDirectory(InMemoryDirectory):
         on_refresh: Callable[[SqlDirectory], None] | None = None,
     ) -> None:
         super().__init__((), clock=clock)
-        self.engine = engine
+        self._engine = engine
         self.poll_interval = poll_interval
         self.activity_flush_interval = activity_flush_interval
         self.version = -1
@@ -49,6 +49,13 @@ class SqlDirectory(InMemoryDirectory):
         self._on_refresh = on_refresh
         self._pending: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The store this directory follows (set at construction or by :meth:`start`)."""
+        if self._engine is None:
+            raise RuntimeError("SqlDirectory has no engine yet: call start(engine)")
+        return self._engine
 
     async def load(self) -> None:
         """Load every agency and the recorded activity from the store."""
@@ -109,8 +116,14 @@ class SqlDirectory(InMemoryDirectory):
             raise
         return len(pending)
 
-    async def start(self) -> None:
-        """Load the directory and start polling for changes in the background."""
+    async def start(self, engine: AsyncEngine | None = None) -> None:
+        """Load the directory (from ``engine`` if given) and start polling in the background.
+
+        The directory may be created before the engine exists (the application hands it
+        to adapters at build time) and started once the store is open.
+        """
+        if engine is not None:
+            self._engine = engine
         await self.load()
         if self._task is None:
             self._task = asyncio.create_task(self._poll(), name="directory-poll")

@@ -21,13 +21,16 @@ import structlog
 from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from edxml import rules as edxml_rules
-from edxml.attachments import decode_attachments
 from edxml.errors import EdxmlError
 from edxml.model import Envelope, StatusMessage
-from edxml.parse import safe_fromstring
-from edxml.schema import validate_schema
-from edxml.signature import Verification, verify_root
+from edxml.pipeline import (
+    stage_attachments,
+    stage_parse,
+    stage_rules,
+    stage_schema,
+    stage_verify,
+)
+from edxml.signature import Verification
 from gateway import audit, metrics, statuses
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
@@ -116,16 +119,15 @@ class Intake:
         if len(raw) > self.max_bytes:
             raise PayloadTooLarge(f"{len(raw)} > {self.max_bytes} bytes")
         with metrics.stage_timer("parse"):
-            root = safe_fromstring(raw)
+            root = stage_parse(raw)
         with metrics.stage_timer("schema"):
-            validate_schema(root)
+            stage_schema(root)
         with metrics.stage_timer("signature"):
-            verification = verify_root(root, policy, self.trust_anchors, now=now)
-            packet = verification.packet
-            if isinstance(packet, Envelope):
-                decode_attachments(packet)
+            verification = stage_verify(root, policy, self.trust_anchors, now)
+            packet = verification.packet  # only the signed model is used from here on
+            stage_attachments(packet)
         with metrics.stage_timer("schema"):
-            found = edxml_rules.check(packet, today=now.astimezone(VIETNAM).date())
+            found = stage_rules(packet, now.astimezone(VIETNAM).date())
         warnings = tuple(i.as_dict() for i in (*verification.warnings, *found))
         return Checked(packet, verification, warnings)
 

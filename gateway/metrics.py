@@ -22,7 +22,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 NAMESPACE = "edoc_gateway"
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -163,8 +163,8 @@ def stage_timer(stage: str) -> Iterator[None]:
 
 
 def render() -> tuple[bytes, str]:
-    """Return the Prometheus text exposition of :data:`REGISTRY` and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """Return the text exposition (format 0.0.4, read by every Prometheus 2.x) of the registry."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_PLAIN_0_0_4
 
 
 def route_label(request: web.Request) -> str:

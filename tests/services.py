@@ -8,6 +8,7 @@ group id at the end of the session; nothing else is touched.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -70,10 +71,8 @@ def stop_group(
 def _kill_group(proc: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
     if proc is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _epmd_binary() -> str:
@@ -92,6 +91,7 @@ class RabbitMQ:
         self.base = base or Path(tempfile.mkdtemp(prefix="edoc-rmq-"))
         self.port = port or free_port()
         self.epmd_port = free_port()
+        self.dist_port = free_port()
         self.node = f"edoc{uuid.uuid4().hex[:8]}@localhost"
         self._server: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
@@ -127,6 +127,7 @@ class RabbitMQ:
             "RABBITMQ_PID_FILE": str(b / "rabbit.pid"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "ERL_EPMD_PORT": str(self.epmd_port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
 
@@ -135,6 +136,7 @@ class RabbitMQ:
         if self._epmd is None or self._epmd.poll() is not None:
             self._epmd = subprocess.Popen(
                 [_epmd_binary(), "-address", "127.0.0.1", "-port", str(self.epmd_port)],
+                cwd=self.base,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -147,6 +149,7 @@ class RabbitMQ:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=self.base,
         )
         log.close()
 
@@ -164,11 +167,12 @@ class RabbitMQ:
         wait_until(lambda: not port_open(self.port), 60, "RabbitMQ to close its port")
 
     def kill(self) -> None:
-        """Stop everything this object started, epmd included."""
+        """Stop everything this object started, epmd included, and remove its directory."""
         stop_group(self._server, timeout=15)
         self._server = None
         stop_group(self._epmd, timeout=5)
         self._epmd = None
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def ctl(self, *args: str, timeout: float = 120) -> str:
         """Run ``rabbitmqctl`` against this node and return its output."""
@@ -178,6 +182,7 @@ class RabbitMQ:
             capture_output=True,
             timeout=timeout,
             check=False,
+            cwd=self.base,
         )
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {args[0]} failed: {result.stderr.decode()[-2000:]}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from adapters.soap.envelope import (
 from adapters.vxp.accounts import SystemAccounts, SystemLike
 from adapters.vxp.server import Core
 from edxml.errors import EdxmlError
+from gateway import appkeys
 from gateway.auth import Caller
 from gateway.errors import AuthError, GatewayError, PayloadTooLarge, RequestInvalid
 
@@ -70,33 +72,75 @@ def soap_fault_for(error: BaseException) -> SoapFault:
 
 Handler = Callable[[web.Request, SoapRequest, Caller], Awaitable[list[etree._Element]]]
 
-CORE: web.AppKey[Core] = web.AppKey("soap_core", Core)
-DIRECTORY: web.AppKey[Any] = web.AppKey("soap_directory", object)
-ACCOUNTS: web.AppKey[SystemAccounts] = web.AppKey("soap_accounts", SystemAccounts)
-LIMIT: web.AppKey[int] = web.AppKey("soap_limit", int)
-WSDL: web.AppKey[bytes] = web.AppKey("soap_wsdl", bytes)
+STATE: web.AppKey[dict[str, Any]] = web.AppKey("soap_state", dict)
+
+
+@dataclass
+class SoapContext:
+    """What the handlers use: given to :func:`build_soap_app` or found in the parent app."""
+
+    core: Core
+    directory: Any
+    accounts: SystemAccounts
+    limit: int
+    wsdl: bytes
 
 
 def build_soap_app(
-    gateway: Core,
+    gateway: Core | None = None,
     *,
-    systems: Iterable[SystemLike],
-    directory: Any,
-    max_packet_bytes: int = 150 * 2**20,
+    systems: Iterable[SystemLike] | None = None,
+    directory: Any = None,
+    max_packet_bytes: int | None = None,
     wsdl_path: Path = WSDL_PATH,
 ) -> web.Application:
-    """Build the SOAP sub-application (mount it at ``/soap``)."""
-    # base64 grows the packet by 4/3, plus the envelope around it.
-    limit = max_packet_bytes * 4 // 3 + 64 * 1024
-    app = web.Application(client_max_size=limit)
-    app[CORE] = gateway
-    app[DIRECTORY] = directory
-    app[ACCOUNTS] = SystemAccounts(systems)
-    app[LIMIT] = limit
-    app[WSDL] = Path(wsdl_path).read_bytes()
+    """Build the SOAP sub-application (mount it at ``/soap``).
+
+    Anything not given is taken, on the first request, from the parent application through
+    ``gateway.appkeys`` (``GATEWAY``, ``DIRECTORY``, ``SETTINGS``).
+    """
+    app = web.Application()
+    app[STATE] = {
+        "given": {
+            "core": gateway,
+            "systems": systems,
+            "directory": directory,
+            "max": max_packet_bytes,
+            "wsdl": Path(wsdl_path).read_bytes(),
+        }
+    }
     app.router.add_route("GET", "", serve_wsdl, name="wsdl")
     app.router.add_route("POST", "", dispatch, name="soap")
     return app
+
+
+def _context(request: web.Request) -> SoapContext:
+    state = request.app[STATE]
+    context: SoapContext | None = state.get("context")
+    if context is None:
+        given = state["given"]
+        settings = request.config_dict.get(appkeys.SETTINGS)
+        limits = getattr(settings, "limits", None)
+        systems = given["systems"]
+        if systems is None:
+            systems = settings.systems if settings is not None else ()
+        max_bytes = given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20)
+        context = SoapContext(
+            core=given["core"]
+            if given["core"] is not None
+            else request.config_dict[appkeys.GATEWAY],
+            directory=(
+                given["directory"]
+                if given["directory"] is not None
+                else request.config_dict.get(appkeys.DIRECTORY)
+            ),
+            accounts=SystemAccounts(systems),
+            # base64 grows the packet by 4/3, plus the envelope around it.
+            limit=max_bytes * 4 // 3 + 64 * 1024,
+            wsdl=given["wsdl"],
+        )
+        state["context"] = context
+    return context
 
 
 async def serve_wsdl(request: web.Request) -> web.Response:
@@ -104,7 +148,7 @@ async def serve_wsdl(request: web.Request) -> web.Response:
     if "wsdl" not in {key.lower() for key in request.query}:
         raise web.HTTPNotFound(text="GET ?wsdl for the service description")
     address = str(request.url.with_query(None))
-    text = request.app[WSDL].replace(
+    text = _context(request).wsdl.replace(
         _PLACEHOLDER, b'location="' + _xml_attr(address).encode("utf-8") + b'"'
     )
     return web.Response(body=text, content_type="text/xml", charset="utf-8")
@@ -149,7 +193,7 @@ def _reply(payload: bytes, version: SoapVersion, status: int) -> web.Response:
 
 
 async def _read(request: web.Request) -> bytes:
-    limit = request.app[LIMIT]
+    limit = _context(request).limit
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")
     chunks: list[bytes] = []
@@ -163,7 +207,7 @@ async def _read(request: web.Request) -> bytes:
 
 
 def _authenticate(request: web.Request, soap: SoapRequest) -> Caller:
-    accounts = request.app[ACCOUNTS]
+    accounts = _context(request).accounts
     token = soap.username_token()
     if token is not None:
         return accounts.check_secret(*token)
@@ -218,7 +262,7 @@ async def send_document(
         raw = base64.b64decode(_required(soap, "Packet"), validate=False)
     except (binascii.Error, ValueError) as exc:
         raise RequestInvalid("SendDocument/Packet is not base64") from exc
-    receipt = await request.app[CORE].submit(raw, caller, via="soap")
+    receipt = await _context(request).core.submit(raw, caller, via="soap")
     signature = receipt.signature or {}
     children = [
         element("MessageId", receipt.message_id),
@@ -246,7 +290,7 @@ async def get_pending_document_ids(
     request: web.Request, soap: SoapRequest, caller: Caller
 ) -> list[etree._Element]:
     """GetPendingDocumentIds: the caller's delivered, unacknowledged messages."""
-    items = await request.app[CORE].inbox(
+    items = await _context(request).core.inbox(
         caller, after=soap.text("After") or None, limit=_int(soap, "Limit", MAX_LIST)
     )
     return [
@@ -256,7 +300,7 @@ async def get_pending_document_ids(
             element("MessageId", _field(item, "message_id")),
             element("Kind", _field(item, "kind")),
             *_optional("From", _field(item, "sender")),
-            *_optional("To", _field(item, "resolved_code") or _field(item, "recipient_code")),
+            *_optional("To", _field(item, "recipient")),
             *_optional("DocumentId", _field(item, "document_id")),
             *_optional("AcceptedAt", _iso(_field(item, "accepted_at"))),
         )
@@ -269,7 +313,7 @@ async def get_document(
 ) -> list[etree._Element]:
     """GetDocument: the exact packet bytes, base64."""
     message_id = _required(soap, "MessageId")
-    packet = await request.app[CORE].fetch(caller, message_id)
+    packet = await _context(request).core.fetch(caller, message_id)
     return [
         element("MessageId", message_id),
         element("Packet", base64.b64encode(packet).decode("ascii")),
@@ -285,33 +329,88 @@ async def update_status(
     if status not in TRANSPORT_ACKS:
         raise RequestInvalid(f"UpdateStatus/Status must be one of {', '.join(TRANSPORT_ACKS)}")
     if status != "processing":
-        await request.app[CORE].ack(caller, message_id)
+        await _context(request).core.ack(caller, message_id)
     return [element("Result", "OK")]
 
 
 async def get_traces(
     request: web.Request, soap: SoapRequest, caller: Caller
 ) -> list[etree._Element]:
-    """GetTraces: every recorded event of a message the caller sent or received."""
+    """GetTraces: acceptance, each recipient's delivery and every status, oldest first."""
     message_id = _required(soap, "MessageId")
-    trace = await request.app[CORE].trace(caller, message_id)
-    data = trace.as_dict() if hasattr(trace, "as_dict") else trace
-    events = _field(data, "events") or []
+    trace = await _context(request).core.trace(caller, message_id)
     children = [element("MessageId", message_id)]
-    for event in events:
-        children.append(
-            element(
-                "Event",
-                None,
-                element("At", _iso(_field(event, "at"))),
-                element("Event", _field(event, "event") or _field(event, "kind") or ""),
-                *_optional("Node", _field(event, "node")),
-                *_optional("Agency", _field(event, "agency")),
-                *_optional("State", _field(event, "state") or _field(event, "outcome")),
-                *_optional("Detail", _detail(_field(event, "detail"))),
-            )
-        )
+    children.extend(_event(**event) for event in sorted(trace_events(trace), key=_at_key))
     return children
+
+
+def trace_events(trace: Any) -> list[dict[str, Any]]:
+    """Flatten a core ``Trace`` into events: ``at``, ``event``, ``node``, ``agency``,
+    ``state``, ``detail``."""
+    message = _field(trace, "message", {}) or {}
+    events: list[dict[str, Any]] = [
+        {
+            "at": message.get("accepted_at"),
+            "event": "accepted",
+            "agency": message.get("sender"),
+            "state": message.get("signature_status"),
+        }
+    ]
+    for hop in _field(trace, "hops", ()) or ():
+        events.append(
+            {
+                "at": _field(hop, "received_at"),
+                "event": "hop",
+                "node": _field(hop, "node"),
+                "detail": f"forwarded_at={_field(hop, 'forwarded_at')}",
+            }
+        )
+    for delivery in _field(trace, "deliveries", ()) or ():
+        events.append(
+            {
+                "at": delivery.get("acked_at") or delivery.get("delivered_at"),
+                "event": "delivery",
+                "agency": delivery.get("resolved_code"),
+                "state": delivery.get("state"),
+                "detail": delivery.get("last_error"),
+            }
+        )
+    for status in _field(trace, "statuses", ()) or ():
+        events.append(
+            {
+                "at": status.get("at"),
+                "event": f"status {status.get('status_code')}",
+                "agency": status.get("recipient_code"),
+                "state": status.get("status_code"),
+                "detail": status.get("status_message_id"),
+            }
+        )
+    return events
+
+
+def _at_key(event: Mapping[str, Any]) -> str:
+    return _iso(event.get("at")) or ""
+
+
+def _event(
+    *,
+    at: Any,
+    event: str,
+    node: Any = None,
+    agency: Any = None,
+    state: Any = None,
+    detail: Any = None,
+) -> etree._Element:
+    return element(
+        "Event",
+        None,
+        element("At", _iso(at) or ""),
+        element("Event", event),
+        *_optional("Node", node),
+        *_optional("Agency", agency),
+        *_optional("State", state),
+        *_optional("Detail", _detail(detail)),
+    )
 
 
 def _detail(value: Any) -> str | None:
@@ -326,7 +425,7 @@ async def get_organizations(
     request: web.Request, soap: SoapRequest, caller: Caller
 ) -> list[etree._Element]:
     """GetOrganizations: the directory's agencies, optionally searched by name or code."""
-    directory = request.app[DIRECTORY]
+    directory = _context(request).directory
     text = soap.text("Search")
     limit = _int(soap, "Limit", MAX_LIST)
     if text and hasattr(directory, "search"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ from adapters.vxp.signing import (
     verify_request,
 )
 from edxml.errors import EdxmlError
+from gateway import appkeys
 from gateway.auth import Caller
 from gateway.errors import (
     FileHashMismatch,
@@ -48,6 +50,18 @@ SERVICE_TYPE = "eDoc"
 MESSAGE_TYPES = {"edoc": "document", "status": "status"}
 TRANSPORT_ACKS = ("done", "fail", "processing")
 DEFAULT_LIST_LIMIT = 500
+SENT_LIMIT = 100
+STATUS_NAMES = {
+    "01": "Đã đến",
+    "02": "Từ chối tiếp nhận",
+    "03": "Đã tiếp nhận",
+    "04": "Phân công",
+    "05": "Đang xử lý",
+    "06": "Hoàn thành",
+    "13": "Lấy lại",
+    "15": "Đồng ý lấy lại/cập nhật",
+    "16": "Từ chối lấy lại/cập nhật",
+}
 
 
 class Core(Protocol):
@@ -92,40 +106,88 @@ class AgencyRegistry(Protocol):
 
 Handler = Callable[[web.Request, SignedRequest, Caller], Awaitable[dict[str, Any]]]
 
-CORE: web.AppKey[Core] = web.AppKey("vxp_core", Core)
-DIRECTORY: web.AppKey[Any] = web.AppKey("vxp_directory", object)
-ACCOUNTS: web.AppKey[SystemAccounts] = web.AppKey("vxp_accounts", SystemAccounts)
-REGISTRY: web.AppKey[Any] = web.AppKey("vxp_registry", object)
-OPTIONS: web.AppKey[dict[str, Any]] = web.AppKey("vxp_options", dict)
-GUARD: web.AppKey[ReplayGuard] = web.AppKey("vxp_replay_guard", ReplayGuard)
+
+@dataclass
+class VxpContext:
+    """What the handlers use: given to :func:`build_vxp_app` or found in the parent app."""
+
+    core: Core
+    directory: Any
+    accounts: SystemAccounts
+    registry: AgencyRegistry | None
+    skew: timedelta
+    max_bytes: int
+    clock: Callable[[], datetime] | None
+    guard: ReplayGuard
+
+
+STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
 
 
 def build_vxp_app(
-    gateway: Core,
+    gateway: Core | None = None,
     *,
-    systems: Iterable[SystemLike],
-    directory: Any,
+    systems: Iterable[SystemLike] | None = None,
+    directory: Any = None,
     registry: AgencyRegistry | None = None,
-    skew: timedelta = DEFAULT_SKEW,
-    max_packet_bytes: int = 150 * 2**20,
+    skew: timedelta | None = None,
+    max_packet_bytes: int | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> web.Application:
     """Build the VXP sub-application (mount it at ``/vxp``).
 
-    ``systems`` are the configured calling systems (id, secret, agencies, policy);
-    ``directory`` answers ``getAgenciesList`` (an iterable of ``gateway.directory.Agency``);
-    ``registry`` backs ``registerAgency``/``deleteAgency`` (refused when absent).
+    Anything not given is taken, on the first request, from the parent application through
+    ``gateway.appkeys`` (``GATEWAY``, ``DIRECTORY``, ``SETTINGS``: systems, clock skew and
+    packet limit). ``directory`` answers ``getAgenciesList`` (iterable of
+    ``gateway.directory.Agency``); ``registry`` backs ``registerAgency``/``deleteAgency``
+    (refused when absent).
     """
-    app = web.Application(client_max_size=max_packet_bytes)
-    app[CORE] = gateway
-    app[DIRECTORY] = directory
-    app[ACCOUNTS] = SystemAccounts(systems)
-    app[REGISTRY] = registry
-    app[GUARD] = ReplayGuard(window=skew * 2)
-    app[OPTIONS] = {"skew": skew, "max": max_packet_bytes, "clock": clock}
+    app = web.Application()
+    app[STATE] = {
+        "given": {
+            "core": gateway,
+            "systems": systems,
+            "directory": directory,
+            "registry": registry,
+            "skew": skew,
+            "max": max_packet_bytes,
+            "clock": clock,
+        }
+    }
     for name, handler in ROUTES.items():
         app.router.add_route("*", f"/{name}", _endpoint(handler), name=name)
     return app
+
+
+def _context(request: web.Request) -> VxpContext:
+    state = request.app[STATE]
+    context: VxpContext | None = state.get("context")
+    if context is None:
+        given = state["given"]
+        settings = request.config_dict.get(appkeys.SETTINGS)
+        limits = getattr(settings, "limits", None)
+        skew = given["skew"] or (timedelta(seconds=limits.clock_skew_s) if limits else DEFAULT_SKEW)
+        systems = given["systems"]
+        if systems is None:
+            systems = settings.systems if settings is not None else ()
+        context = VxpContext(
+            core=given["core"]
+            if given["core"] is not None
+            else request.config_dict[appkeys.GATEWAY],
+            directory=(
+                given["directory"]
+                if given["directory"] is not None
+                else request.config_dict.get(appkeys.DIRECTORY)
+            ),
+            accounts=SystemAccounts(systems),
+            registry=given["registry"],
+            skew=skew,
+            max_bytes=given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20),
+            clock=given["clock"],
+            guard=ReplayGuard(window=skew * 2),
+        )
+        state["context"] = context
+    return context
 
 
 def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -138,8 +200,6 @@ def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Respons
         except (GatewayError, EdxmlError) as exc:
             log.info("vxp.refused", op=request.path, code=exc.code, detail=exc.detail)
             body = vxp.fail_body(exc)
-        except web.HTTPRequestEntityTooLarge as exc:
-            body = vxp.fail_body(PayloadTooLarge(str(exc.text)))
         except Exception:
             log.exception("vxp.error", op=request.path)
             body = vxp.fail_body(RuntimeError())
@@ -153,18 +213,15 @@ def _dumps(value: Any) -> str:
 
 
 def _authenticate(request: web.Request) -> tuple[SignedRequest, Caller]:
-    app = request.app
-    accounts = app[ACCOUNTS]
-    options = app[OPTIONS]
-    clock = options["clock"]
+    context = _context(request)
     signed = verify_request(
         request.headers,
-        accounts.secret_for,
-        now=clock() if clock else datetime.now(VIETNAM),
-        skew=options["skew"],
-        replay_guard=app[GUARD],
+        context.accounts.secret_for,
+        now=context.clock() if context.clock else datetime.now(VIETNAM),
+        skew=context.skew,
+        replay_guard=context.guard,
     )
-    return signed, accounts.caller(signed.system_id)
+    return signed, context.accounts.caller(signed.system_id)
 
 
 def _limit(signed: SignedRequest) -> int:
@@ -184,9 +241,16 @@ def _vxp_type(kind: str) -> str:
     return "status" if kind == "status" else "edoc"
 
 
-def _when(value: datetime | None) -> str | None:
-    if value is None:
+def _when(value: datetime | str | None) -> str | None:
+    if value is None or value == "":
         return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        return value.strftime("%Y/%m/%d %H:%M:%S")
     return value.astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S")
 
 
@@ -207,7 +271,7 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
     claimed = signed.get("hash-file")
     if claimed and not file_hash_matches(claimed, raw):
         raise FileHashMismatch()
-    receipt = await request.app[CORE].submit(raw, caller, via="vxp")
+    receipt = await _context(request).core.submit(raw, caller, via="vxp")
     return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict())
 
 
@@ -229,33 +293,33 @@ async def count_receive_edoc(
 
 async def _pending(request: web.Request, signed: SignedRequest, caller: Caller) -> list[Any]:
     kind = _message_kind(signed)
-    items = await request.app[CORE].inbox(caller, after=None, limit=_limit(signed))
+    items = await _context(request).core.inbox(caller, after=None, limit=_limit(signed))
     if kind is None:
         return list(items)
     return [item for item in items if _field(item, "kind") == kind]
 
 
 def _knobstick(item: Any) -> dict[str, Any]:
-    message_id = _field(item, "message_id")
-    status = "processing" if _field(item, "acked_at") is None else "done"
+    # Items in the inbox are delivered and not yet acknowledged: pending for the receiver.
     return {
-        "docId": message_id,
+        "docId": _field(item, "message_id"),
         "serviceType": SERVICE_TYPE,
         "messageType": _vxp_type(_field(item, "kind", "document")),
         "from": _field(item, "sender"),
-        "to": _field(item, "resolved_code") or _field(item, "recipient_code"),
-        "status": status,
-        "status_desc": status,
+        "to": _field(item, "recipient"),
+        "status": "pending",
+        "status_desc": "Chờ nhận / waiting to be fetched",
         "created_time": _when(_field(item, "accepted_at")),
         "updated_time": _when(_field(item, "delivered_at") or _field(item, "accepted_at")),
         "documentId": _field(item, "document_id"),
+        "contentSha256": _field(item, "content_sha256"),
     }
 
 
 async def get_edoc(request: web.Request, signed: SignedRequest, caller: Caller) -> dict[str, Any]:
     """``getEdoc``: ``data`` is the base64 of the exact packet bytes."""
     doc_id = _required(signed, "docId")
-    packet = await request.app[CORE].fetch(caller, doc_id)
+    packet = await _context(request).core.fetch(caller, doc_id)
     return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"))
 
 
@@ -268,7 +332,7 @@ async def update_status(
     if status not in TRANSPORT_ACKS:
         raise RequestInvalid(f"status must be one of {', '.join(TRANSPORT_ACKS)}, not {status!r}")
     if status != "processing":
-        await request.app[CORE].ack(caller, doc_id)
+        await _context(request).core.ack(caller, doc_id)
     log.info("vxp.update_status", system=caller.system_id, doc_id=doc_id, status=status)
     return vxp.ok_body()
 
@@ -276,15 +340,22 @@ async def update_status(
 async def get_sent_edoc_list(
     request: web.Request, signed: SignedRequest, caller: Caller
 ) -> dict[str, Any]:
-    """``getSentEdocList``: per-recipient state of what the caller sent."""
-    items = await request.app[CORE].sent(caller, limit=_limit(signed))
+    """``getSentEdocList``: per-recipient state of what the caller sent (newest first)."""
+    core = _context(request).core
+    items = await core.sent(caller, limit=min(_limit(signed), SENT_LIMIT))
     kind = _message_kind(signed)
     rows: list[dict[str, Any]] = []
     for item in items:
         if kind is not None and _field(item, "kind", "document") != kind:
             continue
-        for recipient in _field(item, "recipients", ()) or ():
-            state = _field(recipient, "state")
+        trace = await core.trace(caller, _field(item, "message_id"))
+        statuses = _latest_statuses(_field(trace, "statuses", ()))
+        for delivery in _field(trace, "deliveries", ()) or ():
+            recipient = _field(delivery, "resolved_code") or _field(delivery, "recipient_code")
+            state = _field(delivery, "state")
+            status_code = statuses.get(recipient) or statuses.get(
+                _field(delivery, "recipient_code")
+            )
             rows.append(
                 {
                     "senderDocId": _field(item, "message_id"),
@@ -292,18 +363,27 @@ async def get_sent_edoc_list(
                     "serviceType": SERVICE_TYPE,
                     "messageType": _vxp_type(_field(item, "kind", "document")),
                     "fromCode": _field(item, "sender"),
-                    "toCode": _field(recipient, "resolved_code") or _field(recipient, "code"),
+                    "toCode": recipient,
                     "title": _field(item, "document_id"),
                     "notation": _field(item, "document_id"),
                     "sentTime": _when(_field(item, "accepted_at")),
-                    "receivedTime": _when(_field(recipient, "delivered_at")),
+                    "receivedTime": _when(
+                        _field(delivery, "acked_at") or _field(delivery, "delivered_at")
+                    ),
                     "sendStatus": state,
                     "sendStatusDesc": state,
-                    "receiveStatus": _field(recipient, "status_code") or state,
-                    "receiveStatusDesc": state,
+                    "receiveStatus": status_code or "",
+                    "receiveStatusDesc": STATUS_NAMES.get(status_code or "", ""),
                 }
             )
     return vxp.ok_body(data=rows)
+
+
+def _latest_statuses(history: Iterable[Any]) -> dict[str, str]:
+    latest: dict[str, str] = {}
+    for entry in history or ():
+        latest[_field(entry, "recipient_code")] = _field(entry, "status_code")
+    return latest
 
 
 async def get_agencies_list(
@@ -345,7 +425,7 @@ async def get_agencies_list_qd20(
 
 
 def _agencies(request: web.Request) -> list[Any]:
-    directory = request.app[DIRECTORY]
+    directory = _context(request).directory
     try:
         agencies = list(directory)
     except TypeError as exc:
@@ -381,7 +461,7 @@ async def delete_agency(
 
 
 def _registry(request: web.Request) -> AgencyRegistry:
-    registry = request.app[REGISTRY]
+    registry = _context(request).registry
     if registry is None:
         raise Forbidden("agency registration is not enabled on this node")
     return registry  # type: ignore[no-any-return]
@@ -395,7 +475,7 @@ def _required(signed: SignedRequest, name: str) -> str:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    limit = request.app[OPTIONS]["max"]
+    limit = _context(request).max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")
     chunks: list[bytes] = []

@@ -16,6 +16,11 @@ from gateway.reports import ActivityReport, DirectoryEntry, activity_report
 app = typer.Typer(help="Reports for operators.", no_args_is_help=True)
 
 
+@app.callback()
+def reports() -> None:
+    """Reports for operators (a group, so ``report activity`` keeps its name)."""
+
+
 class Format(StrEnum):
     """Output format of a report."""
 

@@ -1,3 +1,33 @@
-"""`edoc-gateway serve` and `edoc-gateway demo`."""
+"""`edoc-gateway serve` (run the service) and `edoc-gateway demo` (the whole flow, locally)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from aiohttp import web
+
+from gateway.app import build_app
+from gateway.config import load_settings
+
+
+def serve(
+    config: Path = typer.Option(None, "--config", "-c", help="TOML configuration file"),
+    workers: bool = typer.Option(True, help="run delivery workers in this process"),
+) -> None:
+    """Run the gateway HTTP service with its delivery workers until interrupted."""
+    settings = load_settings(config)
+    app = build_app(settings, with_workers=workers)
+    web.run_app(app, host=settings.listen.host, port=settings.listen.port, access_log=None)
+
+
+def demo(
+    config: Path = typer.Option(None, "--config", "-c", help="TOML configuration file"),
+) -> None:
+    """Run a gateway, a push and a pull recipient, and show one document's whole journey."""
+    from gateway.commands.demo_flow import run_demo
+
+    raise typer.Exit(run_demo(config))
+
+
+COMMANDS = {"serve": serve, "demo": demo}

@@ -1,0 +1,228 @@
+"""Composition root of the HTTP service: builds the application from the settings.
+
+Every resource is one cleanup context, opened in dependency order when the application
+starts and closed in reverse: store (engine, schema, blobs) → directory, calendar, keys →
+broker → core (intake, gateway facade) → delivery workers and transports → outbox sweep.
+Adapters are mounted as sub-applications: native API at ``/v1``, operations at the root
+(``/healthz``, ``/readyz``, ``/metrics``), VXP at ``/vxp``, SOAP at ``/soap``, admin API at
+``/admin/v1``. This is the one core module that imports adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from cryptography import x509
+
+from adapters.ops.app import setup_routes as setup_ops_routes
+from adapters.rest.app import build_rest_app
+from gateway import appkeys, outbox
+from gateway.auth import Authenticator
+from gateway.broker import Broker
+from gateway.calendar import load_calendar
+from gateway.config import Settings
+from gateway.core import Gateway
+from gateway.delivery import DeliveryService, close_transports
+from gateway.directory import InMemoryDirectory, agency_from_record
+from gateway.health import HealthChecker, broker_check, store_check
+from gateway.intake import Intake
+from gateway.metrics import metrics_middleware
+from gateway.receipts import load_node_identity
+from gateway.store.blobs import FileBlobStore
+from gateway.store.database import create_engine, create_schema
+from gateway.transports import MailboxTransport, Transport
+
+log = structlog.get_logger(__name__)
+_CORE_STATE = web.AppKey("core_state", dict)
+
+
+def load_directory(settings: Settings) -> InMemoryDirectory:
+    """Build the in-memory directory from the configured CSV file and inline agencies."""
+    path = settings.directory.file
+    directory = InMemoryDirectory.from_csv(path) if path is not None else InMemoryDirectory()
+    directory.put_many(agency_from_record(dict(r)) for r in settings.directory.agencies)
+    return directory
+
+
+def load_anchors(settings: Settings) -> list[x509.Certificate]:
+    """Read the trust anchors (PEM files, several certificates each allowed)."""
+    anchors: list[x509.Certificate] = []
+    for path in settings.trust.anchors:
+        anchors.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+    return anchors
+
+
+def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.store.url)
+        await create_schema(engine)
+        app[appkeys.ENGINE] = engine
+        app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        broker = Broker()
+        await broker.connect(
+            settings.amqp.url, prefetch=settings.amqp.prefetch, ladder=settings.amqp.retry_ladder
+        )
+        app[appkeys.BROKER] = broker
+        yield
+        await broker.close()
+
+    return ctx
+
+
+def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        intake = Intake(
+            engine=app[appkeys.ENGINE],
+            blobs=app[appkeys.BLOBS],
+            broker=app[appkeys.BROKER],
+            directory=app[appkeys.DIRECTORY],
+            calendar=load_calendar(settings.calendar_file),
+            trust_anchors=load_anchors(settings),
+            max_bytes=settings.limits.max_packet_bytes,
+            node_code=settings.node.code,
+        )
+        app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
+        yield
+
+    return ctx
+
+
+def _transports(app: web.Application, settings: Settings) -> dict[str, Transport]:
+    transports: dict[str, Transport] = {"mailbox": MailboxTransport()}
+    node = app.get(appkeys.NODE)
+    if node is not None:
+        from adapters.push.transport import PushTransport
+
+        transports["push"] = PushTransport(None, node.key, node_code=settings.node.code)
+    return transports
+
+
+def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        transports = _transports(app, settings)
+        service = DeliveryService(
+            app[appkeys.ENGINE],
+            app[appkeys.BLOBS],
+            app[appkeys.BROKER],
+            transports,
+            on_parked=app[appkeys.GATEWAY].on_parked,
+        )
+        await service.start()
+        sweeper = asyncio.create_task(
+            outbox.run_periodically(
+                app[appkeys.ENGINE],
+                app[appkeys.BROKER],
+                interval_s=settings.amqp.outbox_interval_s,
+                older_than_s=settings.amqp.outbox_older_than_s,
+            )
+        )
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await service.stop()
+        await close_transports(transports)
+
+    return ctx
+
+
+def _mount_optional(
+    app: web.Application, prefix: str, module: str, factory: str, **kw: Any
+) -> None:
+    """Mount an adapter sub-application when its module is installed."""
+    try:
+        builder = getattr(importlib.import_module(module), factory)
+    except (ImportError, AttributeError) as exc:
+        log.warning("adapter not mounted", prefix=prefix, reason=str(exc))
+        return
+    app.add_subapp(prefix, builder(**kw))
+
+
+def build_app(settings: Settings, *, with_workers: bool = True) -> web.Application:
+    """Build the gateway application; resources open when it starts, close when it stops.
+
+    ``with_workers=False`` builds an API-only process (no delivery consumers, no sweep).
+    """
+    app = web.Application(
+        middlewares=[metrics_middleware()],
+        client_max_size=settings.limits.max_packet_bytes + 1,
+    )
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.DIRECTORY] = load_directory(settings)
+    app[appkeys.AUTHENTICATOR] = Authenticator(settings.systems, settings.limits, settings.admin)
+    if settings.node.key_file.is_file() and settings.node.cert_file.is_file():
+        app[appkeys.NODE] = load_node_identity(
+            settings.node.code, settings.node.key_file, settings.node.cert_file
+        )
+    else:
+        log.warning("node key or certificate missing: XML receipts and status 01 disabled")
+    app.cleanup_ctx.append(_store_ctx(settings))
+    app.cleanup_ctx.append(_broker_ctx(settings))
+    app.cleanup_ctx.append(_core_ctx(settings))
+    if with_workers:
+        app.cleanup_ctx.append(_workers_ctx(settings))
+    _setup_ops(app, settings)
+    app.add_subapp("/v1", build_rest_app())
+    _mount_protocol_adapters(app, settings)
+    return app
+
+
+class _LazyGateway:
+    """Forwards attribute access to the Gateway once the core context has created it."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app[appkeys.GATEWAY], name)
+
+
+def _setup_ops(app: web.Application, settings: Settings) -> None:
+    async def store_probe_ready() -> bool:
+        return appkeys.ENGINE in app
+
+    def broker_ready() -> bool:
+        broker = app.get(appkeys.BROKER)
+        connection = getattr(broker, "_connection", None)
+        return connection is not None and not connection.is_closed
+
+    class _EngineProxy:
+        def connect(self) -> Any:
+            return app[appkeys.ENGINE].connect()
+
+        @property
+        def dialect(self) -> Any:
+            return app[appkeys.ENGINE].dialect
+
+    checker = HealthChecker([store_check(_EngineProxy()), broker_check(broker_ready)])  # type: ignore[arg-type]
+    tokens = [t.get_secret_value() for t in settings.admin.tokens]
+    setup_ops_routes(app, checker=checker, admin_tokens=tokens)
+
+
+def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
+    gateway = _LazyGateway(app)
+    directory = app[appkeys.DIRECTORY]
+    common = {
+        "systems": settings.systems,
+        "directory": directory,
+        "max_packet_bytes": settings.limits.max_packet_bytes,
+    }
+    _mount_optional(app, "/vxp", "adapters.vxp.server", "build_vxp_app", gateway=gateway, **common)
+    _mount_optional(
+        app, "/soap", "adapters.soap.server", "build_soap_app", gateway=gateway, **common
+    )
+    _mount_optional(app, "/admin/v1", "adapters.rest.admin", "build_admin_app")

@@ -1,0 +1,43 @@
+"""Content-addressed blob storage (gateway/store/blobs.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import NotFound
+from gateway.store.blobs import FileBlobStore
+
+
+async def test_put_returns_sha256_and_get_returns_the_bytes(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path)
+    data = "Công văn số 1".encode() * 1000
+    key = await blobs.put(data)
+    assert key == hashlib.sha256(data).hexdigest()
+    assert await blobs.get(key) == data
+    assert blobs.path_for(key).is_file()
+
+
+async def test_put_is_idempotent_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path)
+    assert await blobs.put(b"x") == await blobs.put(b"x")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == 1 and not files[0].name.startswith(".tmp-")
+
+
+async def test_a_truncated_blob_is_rewritten(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path)
+    key = await blobs.put(b"complete content")
+    blobs.path_for(key).write_bytes(b"compl")  # as if an older writer had crashed
+    await blobs.put(b"complete content")
+    assert await blobs.get(key) == b"complete content"
+
+
+async def test_unknown_and_malformed_keys_are_not_found(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path)
+    with pytest.raises(NotFound):
+        await blobs.get("0" * 64)
+    with pytest.raises(NotFound):
+        await blobs.get("../../etc/passwd")
