@@ -63,13 +63,9 @@ def stage_verify(
     policy: Policy | str,
     trust_anchors: Sequence[x509.Certificate],
     now: datetime | None = None,
-    data: bytes | None = None,
 ) -> Verification:
-    """Stage 3: the signature verdict under ``policy`` and the model from the signed element.
-
-    ``data`` (the bytes ``root`` was parsed from) is optional and only saves time.
-    """
-    return verify_root(root, policy, trust_anchors, now=now, data=data)
+    """Stage 3: the signature verdict under ``policy`` and the model from the signed element."""
+    return verify_root(root, policy, trust_anchors, now=now)
 
 
 def stage_rules(packet: Envelope | StatusMessage, today: date | None = None) -> list[Issue]:
@@ -104,7 +100,7 @@ def check_packet(
     try:
         root = stage_parse(data, limits)
         stage_schema(root)
-        verification = stage_verify(root, policy, trust_anchors, now, data)
+        verification = stage_verify(root, policy, trust_anchors, now)
         packet = verification.packet  # from here on only the signed model is used
         warnings = [*verification.warnings, *stage_rules(packet, today)]
         attachments = stage_attachments(packet, attachment_limits)

@@ -136,11 +136,21 @@ class _Signer(XMLSigner):
 
 
 class _Verifier(XMLVerifier):
-    """signxml's verifier with the same parser (its default one caps text nodes at 10 MB)."""
+    """signxml's verifier with the same parser (its default one caps text nodes at 10 MB).
+
+    Given a document root already accepted by ``safe_fromstring`` it reads that tree instead
+    of serialising and re-parsing a copy: signxml never modifies the tree it starts from (it
+    copies it again before applying the transforms).
+    """
 
     @property
     def parser(self) -> etree.XMLParser:
         return _parser()
+
+    def get_root(self, data: object) -> etree._Element:
+        if isinstance(data, etree._Element) and data.getparent() is None:
+            return data
+        return super().get_root(data)
 
 
 _local = threading.local()
@@ -206,7 +216,7 @@ def verify(
     :class:`SignatureInvalid`, :class:`SignatureWrapping`, :class:`CertificateUntrusted`,
     :class:`CertificateExpired`, or the parse errors of :mod:`edxml.parse`.
     """
-    return verify_root(safe_fromstring(data, limits), policy, trust_anchors, now=now, data=data)
+    return verify_root(safe_fromstring(data, limits), policy, trust_anchors, now=now)
 
 
 def verify_root(
@@ -215,12 +225,8 @@ def verify_root(
     trust_anchors: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
-    data: bytes | None = None,
 ) -> Verification:
-    """Like :func:`verify` on a tree already returned by ``safe_fromstring``.
-
-    Pass the bytes ``root`` was parsed from as ``data`` to spare signxml a re-serialisation.
-    """
+    """Like :func:`verify` on a tree already returned by ``safe_fromstring`` (no re-parse)."""
     policy = Policy(policy)
     if policy is Policy.OFF:
         return Verification("not-checked", packet_from_element(root), root)
@@ -239,7 +245,7 @@ def verify_root(
     chain: tuple[str, ...] = ()
     if not weak:
         chain = _check_chain(leaf, certs, trust_anchors, when)
-    signed = _signxml_verify(root if data is None else data, leaf, method, digests, when)
+    signed = _signxml_verify(root, leaf, method, digests, when)
     if signed is None or signed.tag != root.tag or len(signed.findall(_ENVELOPE)) != 1:
         raise SignatureWrapping("the signed content is not one edXML packet", path="/edXML")
     packet = packet_from_element(signed)
@@ -430,7 +436,7 @@ def _check_chain(
 
 
 def _signxml_verify(
-    root: etree._Element | bytes,
+    root: etree._Element,
     leaf: x509.Certificate,
     method: SignatureMethod,
     digests: list[DigestAlgorithm],
