@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import hashlib
 import io
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from .errors import (
     AttachmentBomb,
@@ -99,15 +100,37 @@ class ArchiveEntry(NamedTuple):
 
 @dataclass(frozen=True)
 class DecodedAttachment:
-    """A decoded attachment: its bytes, digest and, for zip-format data, the files inside."""
+    """A decoded attachment: size, digest and, for zip-format data, the files inside.
+
+    ``data`` gives the decoded bytes. A big attachment (base64 text over
+    :data:`LAZY_THRESHOLD` characters without line breaks) keeps only the packet's base64
+    text and decodes it on each access to ``data`` (keep the result), so that checking a
+    100 MB packet does not also hold its decoded copy; ``open()`` streams it instead.
+    """
 
     content_id: str
     name: str | None
     content_type: str | None
     size: int
     sha256: str
-    data: bytes = field(repr=False)
     files: tuple[ArchiveEntry, ...] = ()
+    source: bytes | str = field(default=b"", repr=False, compare=False)
+
+    @property
+    def data(self) -> bytes:
+        """The decoded bytes."""
+        if isinstance(self.source, bytes):
+            return self.source
+        return binascii.a2b_base64(self.source, strict_mode=True)
+
+    def open(self) -> BinaryIO:
+        """A seekable binary stream of the decoded bytes (decoded piece by piece)."""
+        if isinstance(self.source, bytes):
+            return io.BytesIO(self.source)
+        return io.BufferedReader(_Base64File(self.source, self.size), _CHUNK)
+
+
+LAZY_THRESHOLD = 8 * 2**20
 
 
 def decode_attachments(
@@ -140,22 +163,30 @@ def decode_attachment(
 ) -> DecodedAttachment:
     """Check the type of one attachment, decode it and inspect it if it is a zip."""
     content_type = check_type(att, limits, path=path)
-    data = decode_base64(att.encoded, path=f"{path}/ContentTransferEncoded")
-    files: tuple[ArchiveEntry, ...] = ()
-    if data[:4] in _ZIP_MAGIC:
-        declared_archive = (
-            content_type in _ARCHIVE_TYPES or _extension(att.attachment_name) == "zip"
-        )
-        files = inspect_zip(data, limits, path=path, check_entry_types=declared_archive)
-    return DecodedAttachment(
+    text = att.encoded
+    where = f"{path}/ContentTransferEncoded"
+    scanned = _scan_base64(text) if len(text) > LAZY_THRESHOLD else None
+    source: bytes | str
+    if scanned is not None:
+        source = text
+        size, sha256, head = scanned
+    else:
+        source = decode_base64(text, path=where)
+        size, sha256, head = len(source), hashlib.sha256(source).hexdigest(), source[:4]
+    decoded = DecodedAttachment(
         content_id=att.content_id,
         name=att.attachment_name,
         content_type=att.content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        data=data,
-        files=files,
+        size=size,
+        sha256=sha256,
+        source=source,
     )
+    if head in _ZIP_MAGIC:
+        declared = content_type in _ARCHIVE_TYPES or _extension(att.attachment_name) == "zip"
+        with decoded.open() as stream:
+            files = inspect_zip(stream, limits, path=path, check_entry_types=declared, size=size)
+        decoded = dataclasses.replace(decoded, files=files)
+    return decoded
 
 
 def check_type(
@@ -189,25 +220,30 @@ def decode_base64(encoded: str, *, path: str = "") -> bytes:
 
 
 def inspect_zip(
-    data: bytes,
+    data: bytes | BinaryIO,
     limits: AttachmentLimits = DEFAULT_ATTACHMENT_LIMITS,
     *,
     path: str = "",
     check_entry_types: bool = True,
+    size: int | None = None,
 ) -> tuple[ArchiveEntry, ...]:
     """List a zip archive's files with size and SHA-256, enforcing the archive limits.
 
+    ``data`` is the archive's bytes or a seekable stream of them (then pass its ``size``).
     Sizes are counted while decompressing (headers can lie), so a bomb is stopped as soon as
     it passes the total size or ratio limit.
     """
+    if isinstance(data, bytes | bytearray):
+        size, data = len(data), io.BytesIO(data)
+    assert size is not None, "size is required with a stream"
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(data)
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # BadZipFile, NotImplementedError, UnicodeDecodeError, struct.error…
         raise AttachmentInvalid(f"broken zip archive: {exc}", path=path) from exc
     if len(infos) > limits.max_entries:
         raise AttachmentBomb(f"{len(infos)} entries > {limits.max_entries}", path=path)
-    budget = min(limits.max_decompressed_bytes, int(max(len(data), 1) * limits.max_ratio))
+    budget = min(limits.max_decompressed_bytes, int(max(size, 1) * limits.max_ratio))
     total = 0
     entries: list[ArchiveEntry] = []
     with archive:
@@ -230,16 +266,14 @@ def inspect_zip(
                         if total > budget:
                             raise AttachmentBomb(
                                 f"decompressed size passes {budget} bytes "
-                                f"(archive {len(data)} bytes, ratio limit {limits.max_ratio:g}, "
+                                f"(archive {size} bytes, ratio limit {limits.max_ratio:g}, "
                                 f"total limit {limits.max_decompressed_bytes})",
                                 path=path,
                             )
                         digest.update(chunk)
             except AttachmentBomb:
                 raise
-            except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError) as exc:
-                raise AttachmentInvalid(f"entry {info.filename!r}: {exc}", path=path) from exc
-            except Exception as exc:  # zlib.error, lzma/bz2 errors: all mean a broken entry
+            except Exception as exc:  # BadZipFile, zlib/lzma/bz2 errors: all mean a broken entry
                 raise AttachmentInvalid(f"entry {info.filename!r}: {exc}", path=path) from exc
             entries.append(ArchiveEntry(info.filename, size, digest.hexdigest()))
     return tuple(entries)
@@ -271,6 +305,66 @@ def check_manifest(envelope: Envelope | StatusMessage) -> None:
                 f"attachment {content_id!r} is not in the manifest",
                 path=f"{ATTACHMENTS_PATH}[{i}]/ContentId",
             )
+
+
+def _scan_base64(text: str) -> tuple[int, str, bytes] | None:
+    """Decode strict (whitespace-free) base64 piece by piece: size, SHA-256, first bytes.
+
+    Returns ``None`` when ``text`` is not strict base64 (line breaks, stray characters): the
+    caller then decodes it in one piece, which also reports the error.
+    """
+    if len(text) % 4:
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    step = 4 * _CHUNK  # a multiple of 4 characters
+    try:
+        for start in range(0, len(text), step):
+            piece = binascii.a2b_base64(text[start : start + step], strict_mode=True)
+            if not head:
+                head = piece[:4]
+            digest.update(piece)
+            size += len(piece)
+    except (binascii.Error, ValueError):
+        return None
+    return size, digest.hexdigest(), head
+
+
+class _Base64File(io.RawIOBase):
+    """Seekable read-only view of the bytes that whitespace-free base64 text decodes to."""
+
+    def __init__(self, text: str, size: int) -> None:
+        super().__init__()
+        self._text = text
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self._size - self._pos)
+        if count <= 0:
+            return 0
+        first, last = self._pos // 3, (self._pos + count + 2) // 3
+        piece = binascii.a2b_base64(self._text[first * 4 : last * 4], strict_mode=True)
+        skip = self._pos - first * 3
+        chunk = piece[skip : skip + count]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
 
 
 def _check_entry_name(name: str, path: str) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -228,6 +229,20 @@ def verify_root(
 ) -> Verification:
     """Like :func:`verify` on a tree already returned by ``safe_fromstring`` (no re-parse)."""
     policy = Policy(policy)
+    try:
+        return _verify_root(root, policy, trust_anchors, now)
+    except EdxmlError:
+        raise
+    except Exception as exc:  # the one boundary for cryptography/lxml/signxml surprises
+        raise SignatureInvalid(f"{type(exc).__name__}: {exc}", path=SIGNATURE_PATH) from exc
+
+
+def _verify_root(
+    root: etree._Element,
+    policy: Policy,
+    trust_anchors: Sequence[x509.Certificate],
+    now: datetime | None,
+) -> Verification:
     if policy is Policy.OFF:
         return Verification("not-checked", packet_from_element(root), root)
     signatures = list(root.iter(_DS_SIGNATURE))
@@ -249,14 +264,15 @@ def verify_root(
     if signed is None or signed.tag != root.tag or len(signed.findall(_ENVELOPE)) != 1:
         raise SignatureWrapping("the signed content is not one edXML packet", path="/edXML")
     packet = packet_from_element(signed)
-    signer = leaf.subject.rfc4514_string()
+    signer = _subject(leaf)
     name = _method_name(method)
+    c14n = sig.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}CanonicalizationMethod")
     packet = dataclasses.replace(
         packet,
         signature=SignatureInfo(
             namespace=DSIG,
             signature_method=method.value,
-            canonicalization_method=EXC_C14N,
+            canonicalization_method=None if c14n is None else c14n.get("Algorithm"),
             subject_name=signer,
         ),
     )
@@ -353,7 +369,11 @@ def _certificates(sig: etree._Element) -> list[x509.Certificate]:
     if not texts:
         raise SignatureInvalid("no X509Certificate in KeyInfo", path=SIGNATURE_PATH + "/KeyInfo")
     try:
-        return [x509.load_der_x509_certificate(_b64(text)) for text in texts]
+        certs = [x509.load_der_x509_certificate(_b64(text)) for text in texts]
+        for cert in certs:  # cryptography parses lazily: force every field used later now
+            _subject(cert)
+            cert.public_key()
+        return certs
     except Exception as exc:
         raise SignatureInvalid(
             f"unreadable X509Certificate: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
@@ -432,7 +452,7 @@ def _check_chain(
         raise CertificateUntrusted(
             f"{leaf.subject.rfc4514_string()}: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
         ) from exc
-    return tuple(c.subject.rfc4514_string() for c in verified.chain)
+    return tuple(_subject(c) for c in verified.chain)
 
 
 def _signxml_verify(
@@ -460,6 +480,12 @@ def _signxml_verify(
     except Exception as exc:  # signxml InvalidInput, lxml DocumentInvalid, cryptography errors
         raise SignatureInvalid(f"{type(exc).__name__}: {exc}", path=SIGNATURE_PATH) from exc
     return result.signed_xml  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=256)
+def _subject(cert: x509.Certificate) -> str:
+    # Certificates hash and compare by their DER bytes; RFC 4514 rendering is slow-ish.
+    return cert.subject.rfc4514_string()
 
 
 def _method_name(method: SignatureMethod) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -58,9 +59,26 @@ def load_anchors(settings: Settings) -> list[x509.Certificate]:
     return anchors
 
 
+def _make_sqlite_dir(url: str) -> None:
+    """Create the directory of an embedded SQLite database file (first start)."""
+    scheme, _, rest = url.partition(":///")
+    if scheme.startswith("sqlite") and rest and not rest.startswith(":memory:"):
+        Path(rest.split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _pool_options(url: str) -> dict[str, Any]:
+    """SQLite has one writer: one pooled connection makes transactions queue in the pool
+    (fair, no sleeping) instead of competing in SQLite's busy handler (sleeps of up to
+    100 ms each). PostgreSQL keeps the store's defaults."""
+    if url.startswith("sqlite"):
+        return {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120}
+    return {}
+
+
 def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        engine = create_engine(settings.store.url)
+        _make_sqlite_dir(settings.store.url)
+        engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
         await create_schema(engine)
         app[appkeys.ENGINE] = engine
         app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
@@ -97,6 +115,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         yield
+        await intake.close()
 
     return ctx
 

@@ -167,7 +167,8 @@ class Gateway:
                     message_id=message_id,
                     agency=row.resolved_code,
                 )
-        if message.kind == "document":
+        # A recall is answered with 15/16, not 01: its arrival changes no state.
+        if message.kind == "document" and message.business_doc_type != 1:
             for row in changed:
                 await self._emit_arrived(message, row)
         return [row.recipient_code for row in changed]

@@ -277,6 +277,10 @@ def _dissolved(agency: Agency, requested: str) -> AgencyDissolved:
 
 # -- record form (CSV / JSON export shape) ------------------------------------------------
 
+# Shared instances: a catalogue repeats few statuses and parents; one string each saves memory.
+_STATUSES = {s: s for s in STATUSES}
+_PARENTS: dict[str, str] = {}
+
 RECORD_FIELDS = (
     "code",
     "old_code",
@@ -330,31 +334,41 @@ def agency_from_record(record: Mapping[str, Any]) -> Agency:
     if not code or not name:
         raise ValueError(f"agency record needs code and name: {dict(record)!r}")
     status = str(record.get("status") or "active").strip().lower()
-    if status not in STATUSES:
-        raise ValueError(f"{code}: unknown status {status!r}")
+    status = _STATUSES.get(status, "")
+    if not status:
+        raise ValueError(f"{code}: unknown status {record.get('status')!r}")
     kind = str(record.get("endpoint_kind") or "mailbox").strip().lower()
     if kind not in ENDPOINT_KINDS:
         raise ValueError(f"{code}: unknown endpoint kind {kind!r}")
-    url, node = _opt(record.get("endpoint_url")), _opt(record.get("endpoint_node"))
+    url = _opt(record.get("endpoint_url")) if record.get("endpoint_url") else None
+    node = _opt(record.get("endpoint_node")) if record.get("endpoint_node") else None
     endpoint = (
         MAILBOX if kind == "mailbox" and url is None and node is None else Endpoint(kind, url, node)
     )
-    old = _opt(record.get("old_code"))
-    level = _opt(record.get("level"))
-    parent = _opt(record.get("parent_code"))
+    old = record.get("old_code")
+    old = normalize_code(old) if old and old.strip() else None
+    parent = record.get("parent_code")
+    parent = (
+        _PARENTS.setdefault(p := normalize_code(parent), p) if parent and parent.strip() else None
+    )
+    level = record.get("level")
+    successors = record.get("successors")
+    systems = record.get("systems")
+    certificates = record.get("certificates")
+    effective = record.get("effective_at")
     return Agency(
-        code=code,
-        name=name,
-        old_code=normalize_code(old) if old else None,
-        parent_code=normalize_code(parent) if parent else None,
-        status=status,
-        successors=tuple(normalize_code(s) for s in _split(record.get("successors"))),
-        endpoint=endpoint,
-        systems=_split(record.get("systems")),
-        certificates=tuple(c.lower() for c in _split(record.get("certificates"))),
-        level=int(level) if level is not None else None,
-        effective_at=parse_datetime(record.get("effective_at")),
-        mail=_opt(record.get("mail")),
+        code,
+        name,
+        old,
+        parent,
+        status,
+        tuple(normalize_code(s) for s in _split(successors)) if successors else (),
+        endpoint,
+        _split(systems) if systems else (),
+        tuple(c.lower() for c in _split(certificates)) if certificates else (),
+        int(level) if level is not None and str(level).strip() else None,
+        parse_datetime(effective) if effective else None,
+        _opt(record.get("mail")),
     )
 
 

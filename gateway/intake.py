@@ -10,6 +10,8 @@ record, in its own transaction, and is raised to the adapter.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -67,6 +69,50 @@ class _Target:
     endpoint_url: str | None
 
 
+class _PublishedMarker:
+    """Marks confirmed deliveries ``published`` in batches, off the request path: one
+    transaction for all receipts confirmed meanwhile. A mark lost in a crash only means
+    the outbox sweep publishes again; delivery is idempotent by delivery id."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, ids: Sequence[str]) -> None:
+        self._pending.extend(ids)
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            try:
+                async with transaction(self._engine) as conn:
+                    await repo.mark_published(conn, batch)
+            except GatewayError as exc:
+                log.warning("mark_published failed; outbox will republish", error=str(exc))
+            if not self._pending:
+                self._idle.set()
+
+    async def flush(self) -> None:
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await asyncio.wait_for(self.flush(), timeout=30)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 class Intake:
     """Accepts packets for the core; one instance per process, shared by all adapters."""
 
@@ -92,6 +138,7 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._marker = _PublishedMarker(engine)
 
     async def accept(
         self, raw: bytes, caller: Caller, *, via: str = "rest", internal: bool = False
@@ -154,45 +201,23 @@ class Intake:
             with metrics.stage_timer("authorize"):
                 self.authorize(packet, caller)
         sha = hashlib.sha256(raw).hexdigest()
-        document_id = packet.document_id or ""
-        async with transaction(self.engine) as conn:
-            dup = await repo.find_duplicate(
-                conn,
-                sender=packet.sender,
-                document_id=document_id,
-                content_sha256=sha,
-                kind=packet.kind,
-            )
-            if dup is not None:
-                return await self._duplicate_receipt(conn, dup)
+        targets: list[_Target] | None = None
         if isinstance(packet, Envelope):
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
         with metrics.stage_timer("store"):
-            blob_key = await self.blobs.put(raw)
+            blob_key = await self.blobs.put(raw)  # content-addressed: a duplicate rewrites nothing
             try:
-                receipt, delivery_ids = await self._store(
-                    raw,
-                    packet,
-                    checked,
-                    caller,
-                    sha,
-                    blob_key,
-                    now,
-                    targets if isinstance(packet, Envelope) else None,
+                stored = await self._store(
+                    raw, packet, checked, caller, sha, blob_key, now, targets
                 )
-            except DuplicateMessage:
-                async with transaction(self.engine) as conn:
-                    dup = await repo.find_duplicate(
-                        conn,
-                        sender=packet.sender,
-                        document_id=document_id,
-                        content_sha256=sha,
-                        kind=packet.kind,
-                    )
-                    if dup is None:
-                        raise
-                    return await self._duplicate_receipt(conn, dup)
+            except DuplicateMessage:  # the same packet committed concurrently
+                stored = await self._store(
+                    raw, packet, checked, caller, sha, blob_key, now, targets
+                )
+        if isinstance(stored, Receipt):
+            return stored  # duplicate: the original receipt, nothing new
+        receipt, delivery_ids = stored
         return await self._publish(receipt, delivery_ids)
 
     async def _store(
@@ -205,9 +230,20 @@ class Intake:
         blob_key: str,
         now: datetime,
         targets: list[_Target] | None,
-    ) -> tuple[Receipt, list[str]]:
+    ) -> tuple[Receipt, list[str]] | Receipt:
+        """Write message, deliveries, statuses and audit in one transaction; return the
+        original receipt instead when the same packet is already stored."""
         message_id = repo.new_id()
         async with transaction(self.engine) as conn:
+            dup = await repo.find_duplicate(
+                conn,
+                sender=packet.sender,
+                document_id=packet.document_id or "",
+                content_sha256=sha,
+                kind=packet.kind,
+            )
+            if dup is not None:
+                return await self._duplicate_receipt(conn, dup)
             related_id: str | None = None
             record_for: tuple[str, ...] = ()
             record_doc: str | None = None
@@ -322,13 +358,20 @@ class Intake:
         try:
             with metrics.stage_timer("publish"):
                 await self.broker.publish(tasks)
-            async with transaction(self.engine) as conn:
-                await repo.mark_published(conn, delivery_ids)
         except GatewayError as exc:
             # Stored is accepted: the outbox sweep publishes these deliveries later.
             log.warning("publish deferred to outbox", message_id=receipt.message_id, error=str(exc))
             return receipt
+        self._marker.add(delivery_ids)
         return receipt.with_states({r["code"]: "published" for r in receipt.recipients})
+
+    async def flush(self) -> None:
+        """Wait until every confirmed publish so far is marked in the store."""
+        await self._marker.flush()
+
+    async def close(self) -> None:
+        """Flush pending marks and stop the background marker."""
+        await self._marker.close()
 
     async def _duplicate_receipt(self, conn: Any, dup: repo.MessageRow) -> Receipt:
         original = Receipt.from_dict(json.loads(dup.receipt_json))

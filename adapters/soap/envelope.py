@@ -58,7 +58,9 @@ class SoapFault(Exception):
         *,
         sender: bool = True,
         path: str = "",
+        version: SoapVersion | None = None,
     ) -> None:
+        self.version = version  # the version to answer in, when the request told it
         self.code = code
         self.message_vi = message_vi
         self.message_en = message_en
@@ -114,8 +116,21 @@ def version_for_content_type(content_type: str) -> SoapVersion | None:
 
 
 def parse_request(body: bytes, content_type: str = "") -> SoapRequest:
-    """Parse a SOAP request; raise :class:`SoapFault` for anything that is not one."""
+    """Parse a SOAP request; raise :class:`SoapFault` for anything that is not one.
+
+    The fault's ``version`` is the envelope's when it was recognized, else the one the
+    Content-Type announced.
+    """
     announced = version_for_content_type(content_type)
+    try:
+        return _parse(body, content_type, announced)
+    except SoapFault as fault:
+        if fault.version is None:
+            fault.version = announced
+        raise
+
+
+def _parse(body: bytes, content_type: str, announced: SoapVersion | None) -> SoapRequest:
     if b"<!DOCTYPE" in body[:4096].upper():
         raise _malformed(announced, "DOCTYPE is not allowed")
     try:
@@ -138,6 +153,7 @@ def parse_request(body: bytes, content_type: str = "") -> SoapRequest:
             "SOAP_CONTENT_TYPE",
             "Content-Type không khớp với phiên bản SOAP",
             f"Content-Type {content_type!r} does not match the SOAP {version.name} envelope",
+            version=version,
         )
     header = root.find(f"{{{version.namespace}}}Header")
     body_element = root.find(f"{{{version.namespace}}}Body")
@@ -147,6 +163,7 @@ def parse_request(body: bytes, content_type: str = "") -> SoapRequest:
             "SOAP_BODY",
             "Phần Body phải chứa đúng một thao tác",
             "The SOAP Body must hold exactly one operation element",
+            version=version,
         )
     return SoapRequest(version=version, header=header, operation=children[0])
 
@@ -215,6 +232,7 @@ def _malformed(version: SoapVersion | None, detail: str) -> SoapFault:
         "SOAP_MALFORMED",
         "Yêu cầu SOAP không đúng cú pháp",
         f"Malformed SOAP request: {detail}",
+        version=version,
     )
 
 

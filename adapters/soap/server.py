@@ -35,7 +35,7 @@ from adapters.soap.envelope import (
     response,
 )
 from adapters.vxp.accounts import SystemAccounts, SystemLike
-from adapters.vxp.server import Core
+from adapters.vxp.context import Core
 from edxml.errors import EdxmlError
 from gateway import appkeys
 from gateway.auth import Caller
@@ -178,6 +178,7 @@ async def dispatch(request: web.Request) -> web.Response:
         return _reply(payload, version, 200)
     except (SoapFault, GatewayError, EdxmlError) as exc:
         error = soap_fault_for(exc)
+        version = error.version or version
         log.info("soap.fault", code=error.code, detail=str(exc))
     except Exception:
         log.exception("soap.error")

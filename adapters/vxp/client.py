@@ -31,8 +31,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from adapters.vxp.context import Core
 from adapters.vxp.errors import SYSTEM_ERROR
-from adapters.vxp.server import Core
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
 from gateway.auth import Caller

@@ -1,7 +1,225 @@
-"""`edoc-gateway deliveries ...` commands."""
+"""`edoc-gateway deliveries ...`: see parked deliveries, replay them, run a delivery worker."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import contextlib
+import json
+import signal
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="deliveries commands", no_args_is_help=True)
+import typer
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from adapters.push.signature import SigningKey
+from adapters.push.transport import PushTransport
+from gateway.broker import Broker, DeliveryTask
+from gateway.config import load_settings
+from gateway.delivery import DeliveryService, close_transports
+from gateway.errors import GatewayError
+from gateway.outbox import run_periodically, sweep
+from gateway.store import repository as repo
+from gateway.store.blobs import FileBlobStore
+from gateway.store.database import create_engine, create_schema, transaction
+from gateway.transports import MailboxTransport, Transport
+
+app = typer.Typer(help="Parked deliveries, replay, and a stand-alone delivery worker.")
+
+CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file")
+
+
+def _fail(exc: GatewayError) -> typer.Exit:
+    typer.echo(f"{exc.code}: {exc.text_en}", err=True)
+    return typer.Exit(1)
+
+
+async def _parked(store_url: str) -> list[repo.DeliveryRow]:
+    engine = create_engine(store_url)
+    try:
+        await create_schema(engine)
+        async with transaction(engine) as conn:
+            return await repo.parked(conn)
+    finally:
+        await engine.dispose()
+
+
+@app.command("parked")
+def parked_command(
+    config: Path = CONFIG,
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+) -> None:
+    """List deliveries that gave up (last retry step or permanent failure)."""
+    settings = load_settings(config)
+    try:
+        rows = asyncio.run(_parked(settings.store.url))
+    except GatewayError as exc:
+        raise _fail(exc) from exc
+    for row in rows:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": row.id,
+                        "message_id": row.message_id,
+                        "recipient": row.resolved_code,
+                        "endpoint": row.endpoint_kind,
+                        "attempts": row.attempts,
+                        "last_error": row.last_error,
+                        "updated_at": row.updated_at.isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            typer.echo(
+                f"{row.id}  {row.resolved_code}  {row.endpoint_kind}  "
+                f"attempts={row.attempts}  {row.updated_at:%Y-%m-%d %H:%M:%S}Z  {row.last_error}"
+            )
+    if not as_json:
+        typer.echo(f"{len(rows)} parked deliveries")
+
+
+async def replay(
+    store_url: str, amqp_url: str, ladder: tuple[float, ...], ids: list[str] | None
+) -> list[str]:
+    """Reset parked deliveries (``ids``, or all when ``None``) and publish them again."""
+    engine = create_engine(store_url)
+    broker = Broker()
+    try:
+        await create_schema(engine)
+        async with transaction(engine) as conn:
+            wanted = ids if ids is not None else [r.id for r in await repo.parked(conn)]
+            rows = await repo.reset_for_replay(conn, wanted)
+        if rows:
+            await broker.connect(amqp_url, ladder=ladder)
+            await broker.publish([DeliveryTask(r.id, r.message_id) for r in rows])
+            async with transaction(engine) as conn:
+                await repo.mark_published(conn, [r.id for r in rows])
+        return [r.id for r in rows]
+    finally:
+        await broker.close()
+        await engine.dispose()
+
+
+@app.command("replay")
+def replay_command(
+    ids: list[str] = typer.Argument(None, help="delivery ids to resend"),
+    all_: bool = typer.Option(False, "--all", help="resend every parked delivery"),
+    config: Path = CONFIG,
+) -> None:
+    """Send parked deliveries again, from the first step of the retry ladder."""
+    if bool(ids) == all_:
+        typer.echo("give delivery ids or --all (not both)", err=True)
+        raise typer.Exit(2)
+    settings = load_settings(config)
+    try:
+        done = asyncio.run(
+            replay(
+                settings.store.url,
+                settings.amqp.url,
+                tuple(settings.amqp.retry_ladder),
+                None if all_ else list(ids),
+            )
+        )
+    except GatewayError as exc:
+        raise _fail(exc) from exc
+    for delivery_id in done:
+        typer.echo(f"replayed {delivery_id}")
+    missing = set(ids or ()) - set(done)
+    for delivery_id in sorted(missing):
+        typer.echo(f"not parked: {delivery_id}", err=True)
+    typer.echo(f"{len(done)} deliveries replayed")
+    if missing:
+        raise typer.Exit(1)
+
+
+def _node_key(path: Path | None) -> SigningKey:
+    if path is not None and path.is_file():
+        key: Any = load_pem_private_key(path.read_bytes(), password=None)
+        return key  # type: ignore[no-any-return]
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+async def run_worker(
+    *,
+    store_url: str,
+    amqp_url: str,
+    blob_dir: Path,
+    ladder: tuple[float, ...],
+    prefetch: int,
+    node_key: SigningKey,
+    node_code: str,
+    sweep_interval_s: float,
+    sweep_older_than_s: float,
+) -> None:
+    """Run delivery workers and the outbox sweep until SIGTERM or SIGINT."""
+    engine = create_engine(store_url)
+    await create_schema(engine)
+    broker = Broker()
+    await broker.connect(amqp_url, prefetch=prefetch, ladder=ladder)
+    push = PushTransport(None, node_key, node_code=node_code)
+    transports: dict[str, Transport] = {"mailbox": MailboxTransport(), "push": push}
+    service = DeliveryService(engine, FileBlobStore(blob_dir), broker, transports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await sweep(engine, broker, older_than_s=sweep_older_than_s)
+    await service.start()
+    sweeper = asyncio.create_task(
+        run_periodically(
+            engine, broker, interval_s=sweep_interval_s, older_than_s=sweep_older_than_s
+        )
+    )
+    print("delivery worker ready", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await service.stop()
+        await broker.close()
+        await close_transports(transports)
+        await engine.dispose()
+
+
+@app.command("worker")
+def worker_command(
+    config: Path = CONFIG,
+    store: str = typer.Option(None, help="store URL (default: from the configuration)"),
+    amqp: str = typer.Option(None, help="AMQP URL (default: from the configuration)"),
+    blobs: Path = typer.Option(None, help="blob directory (default: from the configuration)"),
+    ladder: str = typer.Option(None, help="retry ladder in seconds, e.g. 1,5,30"),
+    sweep_interval: float = typer.Option(None, help="seconds between outbox sweeps"),
+    sweep_older_than: float = typer.Option(None, help="republish pending rows older than this"),
+) -> None:
+    """Run delivery workers only (no HTTP service): consume, deliver, sweep the outbox."""
+    settings = load_settings(config)
+    steps = (
+        tuple(float(s) for s in ladder.split(",") if s.strip())
+        if ladder
+        else tuple(settings.amqp.retry_ladder)
+    )
+    try:
+        asyncio.run(
+            run_worker(
+                store_url=store or settings.store.url,
+                amqp_url=amqp or settings.amqp.url,
+                blob_dir=blobs or settings.store.blob_dir,
+                ladder=steps,
+                prefetch=settings.amqp.prefetch,
+                node_key=_node_key(settings.node.key_file),
+                node_code=settings.node.code,
+                sweep_interval_s=sweep_interval or settings.amqp.outbox_interval_s,
+                sweep_older_than_s=(
+                    sweep_older_than
+                    if sweep_older_than is not None
+                    else settings.amqp.outbox_older_than_s
+                ),
+            )
+        )
+    except GatewayError as exc:
+        raise _fail(exc) from exc

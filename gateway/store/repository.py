@@ -275,6 +275,14 @@ async def deliveries_for(conn: AsyncConnection, message_id: str) -> list[Deliver
     return await _deliveries(conn, Delivery.message_id == message_id)
 
 
+async def list_deliveries(
+    conn: AsyncConnection, *, state: str | None = None, limit: int | None = None
+) -> list[DeliveryRow]:
+    """Return deliveries (in ``state`` when given), oldest first."""
+    where = [] if state is None else [Delivery.state == state]
+    return await _deliveries(conn, *where, limit=limit)
+
+
 async def get_delivery(conn: AsyncConnection, delivery_id: str) -> DeliveryRow | None:
     """Return the delivery with this id, or ``None``."""
     rows = await _deliveries(conn, Delivery.id == delivery_id)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from edxml import attachments as attachments_module
 from edxml.attachments import (
     AttachmentLimits,
     check_manifest,
@@ -142,7 +145,7 @@ def test_base64_with_line_breaks_is_accepted() -> None:
 
 @pytest.mark.parametrize("bad", ["!!!notbase64!!!", "QUJD=RA==", "QUJDR"])
 def test_invalid_base64(bad: str) -> None:
-    att = Attachment("cid:1", "a.pdf", "application/pdf", encoded=bad)
+    att = Attachment("cid:1", attachment_name="a.pdf", content_type="application/pdf", encoded=bad)
     with pytest.raises(AttachmentInvalid) as info:
         decode_attachments(envelope(att))
     assert info.value.path == "/edXML/AttachmentEncoded/Attachment[1]/ContentTransferEncoded"
@@ -280,3 +283,70 @@ def test_manifest_mismatch(
         check_manifest(env)
     assert info.value.path == path
     assert info.value.message_vi and info.value.message_en
+
+
+# ------------------------------------------------------------------------------------------
+# Big attachments are scanned piece by piece and decoded lazily from the packet's text
+
+
+@pytest.fixture
+def lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every attachment over 1,000 base64 characters take the lazy path."""
+    monkeypatch.setattr(attachments_module, "LAZY_THRESHOLD", 1000)
+
+
+def test_lazy_attachment_matches_eager_decoding(lazy: None) -> None:
+    files = {f"van-ban-{i}.pdf": os.urandom(3000 + i) for i in range(5)}
+    data = zip_bytes(files, method=zipfile.ZIP_STORED)
+    att = attachment(data, "ho-so.zip", "application/zip")
+    (decoded,) = decode_attachments(envelope(att))
+    assert isinstance(decoded.source, str)  # kept as text, not decoded
+    assert decoded.size == len(data)
+    assert decoded.sha256 == hashlib.sha256(data).hexdigest()
+    assert decoded.data == data
+    with decoded.open() as stream:
+        assert stream.read(10) == data[:10]
+        stream.seek(len(data) - 7)
+        assert stream.read() == data[-7:]
+        stream.seek(12345)
+        assert stream.read(1001) == data[12345:13346]
+    assert [(f.name, f.size, f.sha256) for f in decoded.files] == [
+        (n, len(c), hashlib.sha256(c).hexdigest()) for n, c in files.items()
+    ]
+
+
+@pytest.mark.parametrize("extra", [b"", b"x", b"xy"])
+def test_lazy_attachment_with_padding(lazy: None, extra: bytes) -> None:
+    data = os.urandom(3000) + extra
+    (decoded,) = decode_attachments(envelope(attachment(data)))
+    assert isinstance(decoded.source, str)
+    assert (decoded.size, decoded.data) == (len(data), data)
+
+
+def test_lazy_zip_bomb_and_traversal(lazy: None) -> None:
+    bomb = zip_bytes({"zeros.txt": b"\0" * (20 * 2**20)})
+    with pytest.raises(AttachmentBomb):
+        decode_attachments(envelope(attachment(bomb, "a.zip", "application/zip")))
+    evil = zip_bytes({"../x.txt": os.urandom(2000)})
+    with pytest.raises(AttachmentPath):
+        decode_attachments(envelope(attachment(evil, "a.zip", "application/zip")))
+
+
+def test_lazy_path_falls_back_for_line_breaks_and_refuses_garbage(lazy: None) -> None:
+    data = os.urandom(5000)
+    wrapped = attachment(data)
+    wrapped = dataclasses.replace(wrapped, encoded=base64.encodebytes(data).decode())
+    (decoded,) = decode_attachments(envelope(wrapped))
+    assert decoded.data == data and isinstance(decoded.source, bytes)
+    text = base64.b64encode(data).decode()
+    broken = dataclasses.replace(wrapped, encoded=text[:4000] + "*" + text[4001:])
+    with pytest.raises(AttachmentInvalid):
+        decode_attachments(envelope(broken))
+
+
+def test_real_size_lazy_attachment() -> None:
+    data = os.urandom(7 * 2**20)  # > LAZY_THRESHOLD once encoded
+    (decoded,) = decode_attachments(envelope(attachment(data)))
+    assert isinstance(decoded.source, str)
+    assert decoded.sha256 == hashlib.sha256(data).hexdigest()
+    assert decoded.data == data

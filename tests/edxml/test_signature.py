@@ -321,3 +321,11 @@ def test_sha1_signature_from_xmlsec1(pki: Pki, sample: bytes, tmp_path: Path) ->
     # SHA-1 is never "verified", but a broken SHA-1 signature is still refused.
     with pytest.raises(SignatureInvalid):
         verify(_tamper(signed), "legacy", [pki.root.cert])
+
+
+def test_status_message_signed_and_verified(pki: Pki, real_dir: Path) -> None:
+    data = (real_dir / "bkav-status_processing_05.edxml").read_bytes()
+    result = verify(_sign(data, pki.ec), "strict", [pki.root.cert])
+    assert result.status == "verified"
+    assert result.packet == parse(data)
+    assert result.packet.kind == "status"

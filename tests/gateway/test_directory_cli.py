@@ -86,7 +86,8 @@ def test_cli_import_resolve_lifecycle_and_export(tmp_path: Path, logs: io.String
     code, out = run("show", "000.00.00.H02", "--store", store)
     shown = json.loads(out)
     assert [c["action"] for c in shown["changes"]][:2] == ["bind-system", "set-endpoint"]
-    assert shown["changes"][0]["before"]["systems"] == []
+    assert "systems" not in shown["changes"][0]["before"]
+    assert shown["changes"][0]["after"]["systems"] == ["qlvb-brvt"]
 
     target = tmp_path / "out.json"
     code, _ = run("export", "--format", "json", "--output", str(target), "--store", store)

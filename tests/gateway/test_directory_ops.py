@@ -36,13 +36,15 @@ from gateway.errors import AgencyDissolved, AgencyInactive, CodeUnknown, Directo
 from gateway.store.database import create_engine, create_schema
 from tests import pki
 
+pytestmark = pytest.mark.integration  # runs on SQLite and on a real PostgreSQL
+
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "directory.sample.csv"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'dir.db'}")
+async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(store_url)
     await create_schema(engine)
     yield engine
     await engine.dispose()
@@ -260,3 +262,26 @@ async def test_export_round_trips_through_json(engine: AsyncEngine) -> None:
     exported = to_json(directory)
     again = await import_agencies(engine, parse(exported, "json"), actor="op")
     assert not again and again.unchanged == len(directory)
+
+
+async def test_bulk_import_beyond_one_batch(engine: AsyncEngine) -> None:
+    rows = [
+        {
+            "code": f"{i // 100:03d}.{i % 100:02d}.01.H41",
+            "name": f"Đơn vị {i}",
+            "old_code": f"H41.B{i}",
+            "parent_code": "000.00.00.H41",
+            "effective_at": None,
+        }
+        for i in range(6_500)
+    ]
+    result = await import_agencies(engine, parse(json.dumps(rows), "json"), actor="bulk")
+    assert len(result.added) == 6_500
+    directory = SqlDirectory(engine)
+    await directory.load()
+    assert len(directory) == 6_500
+    assert directory.resolve("H41.B6499").agency.name == "Đơn vị 6499"
+    async with engine.connect() as conn:
+        log = await change_log(conn, code="064.99.01.H41")
+    assert log[0]["actor"] == "bulk" and log[0]["after"]["old_code"] == "H41.B6499"
+    assert log[0]["at"].tzinfo is not None

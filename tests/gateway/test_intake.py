@@ -62,7 +62,9 @@ def broker() -> RecordingBroker:
 
 
 @pytest.fixture
-def intake(engine: AsyncEngine, broker: RecordingBroker, tmp_path: Path) -> Intake:
+async def intake(
+    engine: AsyncEngine, broker: RecordingBroker, tmp_path: Path
+) -> AsyncIterator[Intake]:
     directory = InMemoryDirectory.from_records(
         [
             {"code": G22, "name": "Văn phòng Chính phủ"},
@@ -75,7 +77,7 @@ def intake(engine: AsyncEngine, broker: RecordingBroker, tmp_path: Path) -> Inta
             },
         ]
     )
-    return Intake(
+    gate = Intake(
         engine=engine,
         blobs=FileBlobStore(tmp_path / "blobs"),
         broker=broker,
@@ -86,6 +88,8 @@ def intake(engine: AsyncEngine, broker: RecordingBroker, tmp_path: Path) -> Inta
         node_code=G22,
         clock=lambda: EVENING.astimezone(UTC),
     )
+    yield gate
+    await gate.close()
 
 
 def document(number: str = "1", to: tuple[str, ...] = (H41, H17), **kw: object) -> bytes:
@@ -118,6 +122,7 @@ async def test_accept_stores_routes_and_publishes(
     assert all(r["state"] == "published" for r in receipt.recipients)
     assert {t.message_id for t in broker.published} == {receipt.message_id}
     assert len(broker.published) == 2
+    await intake.flush()
     async with transaction(engine) as conn:
         rows = await repo.deliveries_for(conn, receipt.message_id)
     assert {r.state for r in rows} == {"published"}

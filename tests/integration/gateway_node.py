@@ -26,7 +26,7 @@ G22 = "000.00.00.G22"
 H41 = "000.00.00.H41"
 H14 = "000.00.00.H14"
 G17 = "000.00.00.G17"
-LOCKED = "000.00.00.H99"
+LOCKED = "000.00.00.H40"
 
 AGENCIES: list[dict[str, Any]] = [
     {"code": G22, "old_code": "G22", "name": "Văn phòng Chính phủ", "systems": "SYS-G22"},

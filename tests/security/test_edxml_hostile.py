@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from signxml import XMLSigner, XMLVerifier
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
@@ -21,7 +23,7 @@ from edxml.errors import EdxmlError
 from edxml.model import NAMESPACE
 from edxml.parse import Limits
 from edxml.pipeline import check_packet
-from edxml.signature import DSIG, sign
+from edxml.signature import DSIG, sign, verify
 from tests.pki import Credential, expired_leaf, make_ca, make_leaf, make_self_signed
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "real"
@@ -208,26 +210,59 @@ def _reference_to_an_id(root: etree._Element) -> None:
     ref.set("URI", "#signed-part")
 
 
+def _envelope_hidden_in_foreign_element(root: etree._Element) -> None:
+    # The schema lets foreign-namespace elements through at the end of the root.
+    forged = copy.deepcopy(root.find(f"{NS}edXMLEnvelope"))
+    sig = forged.find(f".//{DS}Signature")
+    sig.getparent().remove(sig)
+    forged.find(f".//{NS}From/{NS}OrganId").text = "000.00.00.G01"
+    etree.SubElement(root, "{urn:example:evil}Wrapper").append(forged)
+
+
+WRAPPING = "SIGNATURE_WRAPPING"
+
+
 @pytest.mark.parametrize(
-    ("attack", "codes"),
+    ("attack", "codes", "pipeline_codes"),
     [
-        (_move_signature_to_root, {"SIGNATURE_WRAPPING"}),
-        (_duplicate_signature, {"SIGNATURE_WRAPPING"}),
-        (_second_envelope_with_forged_sender, {"SIGNATURE_WRAPPING"}),
-        (_reparent_signed_envelope, {"SIGNATURE_WRAPPING", "SIGNATURE_INVALID"}),
-        (_comment_in_signed_text, {"SIGNATURE_WRAPPING"}),
-        (_reference_to_an_id, {"SIGNATURE_WRAPPING"}),
+        (_move_signature_to_root, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
+        (_duplicate_signature, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
+        (_second_envelope_with_forged_sender, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
+        (_envelope_hidden_in_foreign_element, {WRAPPING}, {WRAPPING}),
+        (_reparent_signed_envelope, {WRAPPING, "SIGNATURE_INVALID"}, None),
+        (_comment_in_signed_text, {WRAPPING}, {WRAPPING}),
+        (_reference_to_an_id, {WRAPPING}, {WRAPPING}),
     ],
-    ids=["moved", "duplicated", "second-envelope", "re-parented", "comment", "reference-id"],
+    ids=[
+        "moved",
+        "duplicated",
+        "second-envelope",
+        "hidden-envelope",
+        "re-parented",
+        "comment",
+        "reference-id",
+    ],
 )
 @pytest.mark.parametrize("policy", ["strict", "legacy"])
 def test_signature_wrapping(
-    pki: Pki, signed: bytes, attack: Callable[[etree._Element], None], codes: set[str], policy: str
+    pki: Pki,
+    signed: bytes,
+    attack: Callable[[etree._Element], None],
+    codes: set[str],
+    pipeline_codes: set[str] | None,
+    policy: str,
 ) -> None:
     data = edit(signed, attack)
+    # The signature stage itself recognises the attack ...
+    with pytest.raises(EdxmlError) as info:
+        verify(data, policy, [pki.root.cert])
+    assert info.value.code in codes
+    assert info.value.path.startswith("/")
+    # ... and the whole pipeline refuses it, possibly earlier (the schema sees a misplaced
+    # element before the signature stage does).
     with pytest.raises(EdxmlError) as info:
         check_packet(data, policy=policy, trust_anchors=[pki.root.cert], today=TODAY)
-    assert info.value.code in codes
+    assert info.value.code in (pipeline_codes or codes | {"EDXML_SCHEMA"})
     refused(data, info.value.code, policy=policy, anchors=[pki.root.cert])
 
 
@@ -373,3 +408,61 @@ def test_manifest_reference_without_attachment(sample: bytes) -> None:
         root.find(f".//{NS}edXMLManifest/{NS}Reference/{NS}ContentId").text = "cid:999"
 
     refused(edit(sample, change), "MANIFEST_MISMATCH", policy="legacy")
+
+
+# ------------------------------------------------------------------------------------------
+# Property: mutated real packets never make anything but EdxmlError escape
+
+_REAL_PACKETS = sorted(p.name for p in REAL.glob("*.edxml") if p.stat().st_size < 20_000)
+
+
+def _mutate(draw: st.DrawFn, data: bytearray) -> bytes:
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
+        if op == "flip":
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 64))]
+        elif op == "insert":
+            data[pos:pos] = draw(st.sampled_from(_SNIPPETS))
+        elif op == "truncate":
+            del data[pos:]
+        else:
+            end = min(len(data), pos + draw(st.integers(1, 200)))
+            data[pos:pos] = data[pos:end]
+        if not data:
+            break
+    return bytes(data)
+
+
+_SNIPPETS = [
+    b"<",
+    b">",
+    b"&",
+    b"<!--x-->",
+    b"<!DOCTYPE x>",
+    b"\xff\xfe",
+    b"]]>",
+    b"<edXML:To/>",
+    b"&amp;",
+    b"\x00",
+    b"<?pi x?>",
+    b"xmlns:a='b'",
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(choice=st.data(), policy=st.sampled_from(["strict", "legacy", "off"]))
+def test_mutated_packets_raise_only_edxml_errors(
+    pki: Pki, signed: bytes, choice: st.DataObject, policy: str
+) -> None:
+    sources = [signed, *((REAL / name).read_bytes() for name in _REAL_PACKETS)]
+    data = _mutate(choice.draw, bytearray(choice.draw(st.sampled_from(sources))))
+    try:
+        result = check_packet(data, policy=policy, trust_anchors=[pki.root.cert], today=TODAY)
+    except EdxmlError as err:
+        assert err.code and err.message_vi and err.message_en
+        assert err.path.startswith("/")
+    else:
+        assert result.packet.sender

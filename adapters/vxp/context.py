@@ -1,0 +1,137 @@
+"""What the VXP handlers share: the core and directory they call, the calling systems,
+limits, and small request helpers. Given to ``build_vxp_app`` or found in the parent
+application through ``gateway.appkeys`` on the first request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from adapters.vxp.accounts import SystemAccounts
+from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
+from gateway import appkeys
+from gateway.auth import Caller
+from gateway.errors import PayloadTooLarge, RequestInvalid
+
+
+class Core(Protocol):
+    """The core operations the VXP adapter calls (``gateway.core.Gateway``)."""
+
+    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Any:
+        """Accept a document or status packet; return its receipt."""
+        ...
+
+    async def inbox(self, caller: Caller, *, after: str | None, limit: int) -> list[Any]:
+        """Return the caller's delivered, unacknowledged items after a cursor."""
+        ...
+
+    async def fetch(self, caller: Caller, message_id: str) -> bytes:
+        """Return the exact packet bytes of a message addressed to the caller."""
+        ...
+
+    async def ack(self, caller: Caller, message_id: str) -> None:
+        """Acknowledge the caller's delivery of a message."""
+        ...
+
+    async def sent(self, caller: Caller, **filters: Any) -> list[Any]:
+        """Return what the caller's agencies sent, with per-recipient state."""
+        ...
+
+    async def trace(self, caller: Caller, message_id: str) -> Any:
+        """Return every recorded event of a message the caller sent or received."""
+        ...
+
+
+class AgencyRegistry(Protocol):
+    """Optional writer behind ``registerAgency`` / ``deleteAgency`` (the directory's owner)."""
+
+    async def register_agency(self, caller: Caller, record: Mapping[str, Any]) -> None:
+        """Register or update an agency record on behalf of ``caller``."""
+        ...
+
+    async def delete_agency(self, caller: Caller, code: str) -> None:
+        """Remove (deactivate) an agency on behalf of ``caller``."""
+        ...
+
+
+@dataclass
+class VxpContext:
+    """What the handlers use: given to :func:`build_vxp_app` or found in the parent app."""
+
+    core: Core
+    directory: Any
+    accounts: SystemAccounts
+    registry: AgencyRegistry | None
+    skew: timedelta
+    max_bytes: int
+    clock: Callable[[], datetime] | None
+    guard: ReplayGuard
+
+
+STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
+
+
+STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
+
+
+def context_of(request: web.Request) -> VxpContext:
+    state = request.app[STATE]
+    context: VxpContext | None = state.get("context")
+    if context is None:
+        given = state["given"]
+        settings = request.config_dict.get(appkeys.SETTINGS)
+        limits = getattr(settings, "limits", None)
+        skew = given["skew"] or (timedelta(seconds=limits.clock_skew_s) if limits else DEFAULT_SKEW)
+        systems = given["systems"]
+        if systems is None:
+            systems = settings.systems if settings is not None else ()
+        context = VxpContext(
+            core=given["core"]
+            if given["core"] is not None
+            else request.config_dict[appkeys.GATEWAY],
+            directory=(
+                given["directory"]
+                if given["directory"] is not None
+                else request.config_dict.get(appkeys.DIRECTORY)
+            ),
+            accounts=SystemAccounts(systems),
+            registry=given["registry"],
+            skew=skew,
+            max_bytes=given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20),
+            clock=given["clock"],
+            guard=ReplayGuard(window=skew * 2),
+        )
+        state["context"] = context
+    return context
+
+
+def field(item: Any, name: str, default: Any = None) -> Any:
+    if isinstance(item, Mapping):
+        return item.get(name, default)
+    return getattr(item, name, default)
+
+
+def required(signed: SignedRequest, name: str) -> str:
+    value = signed.get(name)
+    if not value:
+        raise RequestInvalid(f"header XroadVnpt-{name} is required")
+    return value
+
+
+async def read_body(request: web.Request) -> bytes:
+    limit = context_of(request).max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_chunked(65536):
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,329 @@
+"""End-to-end benchmark: signed 50 KB documents through the running gateway and RabbitMQ.
+
+Starts a private RabbitMQ node and an ``edoc-gateway serve`` process (SQLite store), then:
+1. sustained: N documents sent with a fixed concurrency, until all are visible in the pull
+   recipient's inbox → documents per second, gateway CPU seconds per document;
+2. fixed rate: documents offered at 100/s → accept latency p50/p99 (HTTP round trip) and
+   end-to-end latency p50/p99 (send → visible in the recipient's inbox);
+3. ceilings measured in the same run: aio-pika confirmed publish + consume of the same
+   messages alone (quorum queue), and ``edxml`` parse + schema + verify + rules alone.
+Everything listens on 127.0.0.1; the script stops what it started. Last line:
+``e2e-bench: docs_per_s=<n> accept_p99_ms=<x> e2e_p99_ms=<y> broker_ceiling_per_s=<c>
+edxml_ceiling_per_s=<e>``.
+
+    python bench/e2e_bench.py [--docs 600] [--rate 100] [--rate-seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import psutil
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edxml.build import build, new_document  # noqa: E402
+from edxml.model import Attachment, Code, Organization  # noqa: E402
+from edxml.pipeline import check_packet  # noqa: E402
+from edxml.signature import sign  # noqa: E402
+from gateway.auth import sign_request  # noqa: E402
+from gateway.commands.local_services import (  # noqa: E402
+    LocalRabbitMQ,
+    free_port,
+    make_dev_pki,
+    port_open,
+)
+
+G22, H41 = "000.00.00.G22", "000.00.00.H41"
+SECRETS = {"bench-g22": "bench-secret-g22", "bench-h41": "bench-secret-h41"}
+SIZE = 50 * 1024
+
+
+def pct(values: list[float], p: float) -> float:
+    """Return the ``p``-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def make_documents(n: int, key: Any, chain: list[x509.Certificate], tag: str) -> list[bytes]:
+    """Return ``n`` distinct signed documents of about 50 KB (one zipped file each)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("van-ban.pdf", os.urandom(SIZE * 3 // 4 - 6_000))
+    encoded = base64.b64encode(buf.getvalue()).decode()
+    out = []
+    for i in range(n):
+        envelope = new_document(
+            sender=Organization(G22, organ_name="Văn phòng Chính phủ"),
+            to=[Organization(H41, organ_name="UBND tỉnh Nghệ An")],
+            code=Code(f"{tag}{i}", "VPCP-BENCH"),
+            subject="Đo hiệu năng cổng trao đổi văn bản",
+            promulgation_date=date(2026, 1, 5),
+            attachments=[Attachment("cid:1", "van-ban.zip", "Văn bản", "application/zip", encoded)],
+        )
+        out.append(sign(build(envelope), key, chain))
+    return out
+
+
+def write_config(tmp: Path, pki: Any, amqp_url: str, port: int) -> Path:
+    """Write the gateway configuration of the run."""
+    agencies = (
+        f'  {{ code = "{G22}", name = "VPCP", systems = "bench-g22" }},\n'
+        f'  {{ code = "{H41}", name = "UBND Nghệ An", systems = "bench-h41" }},\n'
+    )
+    systems = "".join(
+        f'[[systems]]\nid = "{s}"\nsecret = "{v}"\nagencies = ["{c}"]\npolicy = "strict"\n'
+        for (s, v), c in zip(SECRETS.items(), (G22, H41), strict=True)
+    )
+    path = tmp / "bench.toml"
+    path.write_text(
+        f'calendar_file = "{REPO / "config" / "calendar.toml"}"\nlog_level = "warning"\n'
+        f'[listen]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[node]\ncode = "{G22}"\nkey_file = "{pki.node_key}"\ncert_file = "{pki.node_chain}"\n'
+        f'[store]\nurl = "sqlite:///{tmp / "gw.db"}"\nblob_dir = "{tmp / "blobs"}"\n'
+        f'[amqp]\nurl = "{amqp_url}"\nprefetch = 100\nretry_ladder = [1, 5]\n'
+        f'[trust]\nanchors = ["{pki.ca_cert}"]\n'
+        f"[directory]\nagencies = [\n{agencies}]\n{systems}",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Api:
+    """Signed calls to API v1."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def submit(self, body: bytes) -> dict[str, Any]:
+        headers = sign_request("bench-g22", SECRETS["bench-g22"], "POST", "/v1/messages", body)
+        async with self.session.post(self.base + "/v1/messages", data=body, headers=headers) as r:
+            if r.status not in (200, 202):
+                raise RuntimeError(f"submit -> {r.status}: {await r.text()}")
+            return await r.json()
+
+    async def inbox(self, after: str | None) -> list[dict[str, Any]]:
+        path = "/v1/inbox?limit=500" + (f"&after={after}" if after else "")
+        headers = sign_request("bench-h41", SECRETS["bench-h41"], "GET", path, b"")
+        async with self.session.get(self.base + path, headers=headers) as r:
+            return (await r.json())["items"]
+
+
+class InboxWatcher:
+    """Polls the recipient's inbox and notes when each message first became visible."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.seen: dict[str, float] = {}
+        self.cursor: str | None = None
+
+    async def run(self) -> None:
+        while True:
+            items = await self.api.inbox(self.cursor)
+            now = time.perf_counter()
+            for item in items:
+                self.seen.setdefault(item["message_id"], now)
+            if items:
+                self.cursor = items[-1]["cursor"]
+            else:
+                await asyncio.sleep(0.05)
+
+    async def wait_for(self, ids: set[str], timeout: float = 300.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while not ids <= self.seen.keys():
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{len(ids - self.seen.keys())} documents never arrived")
+            await asyncio.sleep(0.01)
+
+
+async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: Any) -> tuple:
+    """Send every document with 16 in flight; return (docs/s, CPU s per doc)."""
+    cpu0 = sum(proc.cpu_times()[:2])
+    queue = list(docs)
+    ids: set[str] = set()
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        while queue:
+            receipt = await api.submit(queue.pop())
+            ids.add(receipt["message_id"])
+
+    await asyncio.gather(*(worker() for _ in range(16)))
+    await watcher.wait_for(ids)
+    elapsed = time.perf_counter() - started
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    return len(docs) / elapsed, cpu / len(docs)
+
+
+async def fixed_rate(api: Api, watcher: InboxWatcher, docs: list[bytes], rate: float) -> tuple:
+    """Offer documents at ``rate``/s; return accept and end-to-end latencies (seconds)."""
+    accept: list[float] = []
+    sent_at: dict[str, float] = {}
+    start = time.perf_counter()
+
+    async def one(i: int, body: bytes) -> None:
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        t0 = time.perf_counter()
+        receipt = await api.submit(body)
+        accept.append(time.perf_counter() - t0)
+        sent_at[receipt["message_id"]] = t0
+
+    await asyncio.gather(*(one(i, d) for i, d in enumerate(docs)))
+    await watcher.wait_for(set(sent_at))
+    e2e = [max(0.0, watcher.seen[m] - t) for m, t in sent_at.items()]
+    return accept, e2e
+
+
+async def broker_ceiling(url: str, docs: list[bytes]) -> float:
+    """aio-pika alone: confirmed publish (100 in flight) and consume of the same bodies."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=100)
+        queue = await channel.declare_queue(
+            "bench.ceiling", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        exchange = channel.default_exchange
+        inflight = asyncio.Semaphore(100)
+        done = asyncio.Event()
+        received = 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal received
+            await message.ack()
+            received += 1
+            if received == len(docs):
+                done.set()
+
+        started = time.perf_counter()
+        await queue.consume(on_message)
+
+        async def publish(body: bytes) -> None:
+            async with inflight:
+                await exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key="bench.ceiling",
+                )
+
+        await asyncio.gather(*(publish(b) for b in docs))
+        await asyncio.wait_for(done.wait(), 300)
+        rate = len(docs) / (time.perf_counter() - started)
+        await queue.delete(if_unused=False, if_empty=False)
+        return rate
+    finally:
+        await connection.close()
+
+
+def edxml_ceiling(docs: list[bytes], anchors: list[x509.Certificate], seconds: float) -> float:
+    """edxml alone: parse + schema + signature + rules + attachments, one core."""
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        check_packet(docs[count % len(docs)], policy="strict", trust_anchors=anchors)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+async def run(args: argparse.Namespace) -> str:
+    with tempfile.TemporaryDirectory(prefix="edoc-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        pki = make_dev_pki(tmp / "pki")
+        key = load_pem_private_key(pki.signer_key.read_bytes(), password=None)
+        chain = x509.load_pem_x509_certificates(pki.signer_chain.read_bytes())
+        anchors = x509.load_pem_x509_certificates(pki.ca_cert.read_bytes())
+        n_rate = int(args.rate * args.rate_seconds)
+        print(f"signing {args.docs + n_rate} documents of ~50 KB …", flush=True)
+        docs = make_documents(args.docs, key, chain, "S")
+        rate_docs = make_documents(n_rate, key, chain, "R")
+        print(f"document size {len(docs[0])} bytes", flush=True)
+        rabbit = LocalRabbitMQ()
+        await asyncio.to_thread(rabbit.start)
+        port = free_port()
+        config = write_config(tmp, pki, rabbit.url, port)
+        gateway = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from gateway.cli import main; main()",
+                "serve",
+                "-c",
+                str(config),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "gateway.log").open("wb"),
+            start_new_session=True,
+        )
+        try:
+            for _ in range(600):
+                if port_open(port):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            proc = psutil.Process(gateway.pid)
+            connector = aiohttp.TCPConnector(limit=64)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                api = Api(session, f"http://127.0.0.1:{port}")
+                watcher = InboxWatcher(api)
+                watching = asyncio.create_task(watcher.run())
+                await api.submit(docs.pop())  # warm-up
+                docs_per_s, cpu_per_doc = await sustained(api, watcher, docs, proc)
+                print(
+                    f"sustained: {docs_per_s:.1f} docs/s, {cpu_per_doc * 1000:.1f} ms CPU/doc "
+                    "(gateway process)",
+                    flush=True,
+                )
+                accept, e2e = await fixed_rate(api, watcher, rate_docs, args.rate)
+                watching.cancel()
+            print(
+                f"at {args.rate:g}/s: accept p50 {statistics.median(accept) * 1000:.1f} ms "
+                f"p99 {pct(accept, 99) * 1000:.1f} ms; end-to-end p50 "
+                f"{statistics.median(e2e) * 1000:.1f} ms p99 {pct(e2e, 99) * 1000:.1f} ms",
+                flush=True,
+            )
+        finally:
+            gateway.terminate()
+            try:
+                gateway.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+        broker = await broker_ceiling(rabbit.url, rate_docs + docs[: max(0, 1000 - n_rate)])
+        await asyncio.to_thread(rabbit.stop)
+        edxml_rate = edxml_ceiling(rate_docs, anchors, args.edxml_seconds)
+        print(f"ceilings: broker {broker:.0f}/s, edxml {edxml_rate:.0f}/s", flush=True)
+        return (
+            f"e2e-bench: docs_per_s={docs_per_s:.1f} accept_p99_ms={pct(accept, 99) * 1000:.1f} "
+            f"e2e_p99_ms={pct(e2e, 99) * 1000:.1f} broker_ceiling_per_s={broker:.0f} "
+            f"edxml_ceiling_per_s={edxml_rate:.0f}"
+        )
+
+
+def main() -> None:
+    """Parse the arguments, run the benchmark, print the summary line last."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=600, help="documents in the sustained run")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered rate, documents/s")
+    parser.add_argument("--rate-seconds", type=float, default=6.0, help="fixed-rate duration")
+    parser.add_argument("--edxml-seconds", type=float, default=3.0)
+    print(asyncio.run(run(parser.parse_args())), flush=True)
+
+
+if __name__ == "__main__":
+    main()
