@@ -13,8 +13,9 @@ fixed rate (open loop), spread round-robin over the processes, for at most ``--s
 
 It prints throughput, p50/p99/p999 latency and error counts per operation, the CPU and peak
 memory of the gateway processes, the accounting of the run (lost, doubled), and the ceilings
-measured in the same run on the same services: aio-pika confirmed publish+consume alone and
-``edxml`` parse+schema+rules alone, each with the ratio of the gateway's send rate to it.
+measured in the same run on the same services: ``bench/broker_ceiling.py`` (aio-pika
+confirmed publish+consume alone) and ``edxml`` parse+verify of signed packets alone (plus the
+pipeline on the unsigned packets sent), each with the ratio of the gateway's send rate to it.
 The last line is exactly::
 
     load: sends_per_s=<n> ops_per_s=<n> send_p99_ms=<x> errors=<n> lost=<n> doubled=<n> \
@@ -36,6 +37,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -257,17 +259,35 @@ class ProcessSampler:
         return self._cpu() - self.cpu0
 
 
-async def ceilings(amqp_url: str, sample: list[bytes], seconds: float) -> tuple[float, float]:
-    """The broker and edxml ceilings of ``bench/e2e_bench.py``, measured now."""
-    from bench.e2e_bench import broker_ceiling
-    from edxml.pipeline import check_packet
-
-    broker = await broker_ceiling(amqp_url, sample)
+def _rate(fn: Any, items: Sequence[bytes], seconds: float) -> float:
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        check_packet(sample[count % len(sample)], policy="legacy", trust_anchors=[])
+        fn(items[count % len(items)])
         count += 1
-    return broker, count / (time.perf_counter() - started)
+    return count / (time.perf_counter() - started)
+
+
+async def ceilings(amqp_url: str, pki: Pki, seconds: float) -> tuple[float, float, float]:
+    """Measured now: ``bench/broker_ceiling.py`` (50 KB, confirms, quorum queue), the edxml
+    pipeline on the unsigned packets the load sends, and edxml parse+verify of signed ones."""
+    from bench.broker_ceiling import broker_ceiling
+    from edxml.pipeline import check_packet
+    from edxml.signature import sign
+
+    broker = await broker_ceiling(amqp_url, 1000)
+    unsigned = [document(f"C{i:05d}", to=(H41,)) for i in range(200)]
+    signed = [sign(p, pki.signer.key, pki.signer.chain) for p in unsigned[:50]]
+    anchors = [pki.ca.cert]
+
+    def as_sent(packet: bytes) -> object:
+        return check_packet(packet, policy="legacy", trust_anchors=[])
+
+    def verified(packet: bytes) -> object:
+        return check_packet(packet, policy="strict", trust_anchors=anchors)
+
+    plain = _rate(as_sent, unsigned, seconds)
+    verify = _rate(verified, signed, seconds)
+    return broker, plain, verify
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -311,11 +331,11 @@ async def run(args: argparse.Namespace) -> str:
                 flush=True,
             )
             print(accounting.line("load"), flush=True)
-            sample = [document(f"C{i:05d}", to=(H41,)) for i in range(500)]
-            broker, edxml_rate = await ceilings(rabbit.url(rabbit.new_vhost()), sample, 3.0)
+            broker, plain, edxml_rate = await ceilings(rabbit.url(rabbit.new_vhost()), pki, 3.0)
             print(
                 f"ceilings: broker publish+consume {broker:.0f}/s (ratio {sends / broker:.3f}); "
-                f"edxml parse+schema+rules {edxml_rate:.0f}/s (ratio {sends / edxml_rate:.3f})",
+                f"edxml pipeline, unsigned as sent {plain:.0f}/s (ratio {sends / plain:.3f}); "
+                f"edxml parse+verify, signed {edxml_rate:.0f}/s (ratio {sends / edxml_rate:.3f})",
                 flush=True,
             )
             return (

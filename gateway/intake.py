@@ -90,27 +90,33 @@ class _PublishedMarker:
             self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            try:
-                async with transaction(self._engine) as conn:
-                    await repo.mark_published(conn, batch)
-            except GatewayError as exc:
-                log.warning("mark_published failed; outbox will republish", error=str(exc))
-            if not self._pending:
-                self._idle.set()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                batch, self._pending = self._pending, []
+                try:
+                    async with transaction(self._engine) as conn:
+                        await repo.mark_published(conn, batch)
+                except Exception as exc:  # never die: the outbox sweep covers lost marks
+                    log.warning("mark_published failed; outbox will republish", error=str(exc))
+                if not self._pending:
+                    self._idle.set()
+        finally:
+            self._idle.set()
 
     async def flush(self) -> None:
-        await self._idle.wait()
+        if self._task is not None and not self._task.done():
+            await self._idle.wait()
 
     async def close(self) -> None:
-        if self._task is not None:
-            await asyncio.wait_for(self.flush(), timeout=30)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout=10)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 class Intake:

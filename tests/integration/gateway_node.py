@@ -61,9 +61,20 @@ def settings_for(tmp: Path, amqp_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_node(settings: Settings) -> AsyncIterator[TestServer]:
-    """Start the whole gateway app on 127.0.0.1 (a free port); stop it afterwards."""
-    server = TestServer(build_app(settings), host="127.0.0.1")
+async def running_node(
+    settings: Settings,
+    extra_ctx: Sequence[Any] = (),
+    *,
+    port: int | None = None,
+    with_workers: bool = True,
+) -> AsyncIterator[TestServer]:
+    """Start the whole gateway app on 127.0.0.1 (a free port); stop it afterwards.
+
+    ``extra_ctx``: cleanup contexts appended after the app's own (e.g. an upstream poller).
+    """
+    app = build_app(settings, with_workers=with_workers)
+    app.cleanup_ctx.extend(extra_ctx)
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield server
