@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,20 @@ from aiohttp import web
 from cryptography import x509
 
 from adapters.ops.app import setup_routes as setup_ops_routes
+from adapters.rest.admin import build_admin_app
 from adapters.rest.app import build_rest_app
-from gateway import appkeys, outbox
+from adapters.soap.server import build_soap_app
+from adapters.vxp.server import build_vxp_app
+from gateway import appkeys, certs, outbox
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
 from gateway.config import Settings
 from gateway.core import Gateway
 from gateway.delivery import DeliveryService, close_transports
-from gateway.directory import InMemoryDirectory, agency_from_record
-from gateway.health import HealthChecker, broker_check, store_check
+from gateway.directory_sql import SqlDirectory
+from gateway.directory_sync import start_directory
+from gateway.health import Check, CheckFailed, HealthChecker, readiness_checks
 from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
@@ -41,14 +44,6 @@ from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
 _CORE_STATE = web.AppKey("core_state", dict)
-
-
-def load_directory(settings: Settings) -> InMemoryDirectory:
-    """Build the in-memory directory from the configured CSV file and inline agencies."""
-    path = settings.directory.file
-    directory = InMemoryDirectory.from_csv(path) if path is not None else InMemoryDirectory()
-    directory.put_many(agency_from_record(dict(r)) for r in settings.directory.agencies)
-    return directory
 
 
 def load_anchors(settings: Settings) -> list[x509.Certificate]:
@@ -86,6 +81,14 @@ def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         await engine.dispose()
 
     return ctx
+
+
+async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Seed the directory on first start, load it, and follow changes made by any process."""
+    directory = app[appkeys.DIRECTORY]
+    await start_directory(directory, app[appkeys.ENGINE], app[appkeys.SETTINGS])
+    yield
+    await directory.close()
 
 
 def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -159,18 +162,6 @@ def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterato
     return ctx
 
 
-def _mount_optional(
-    app: web.Application, prefix: str, module: str, factory: str, **kw: Any
-) -> None:
-    """Mount an adapter sub-application when its module is installed."""
-    try:
-        builder = getattr(importlib.import_module(module), factory)
-    except (ImportError, AttributeError) as exc:
-        log.warning("adapter not mounted", prefix=prefix, reason=str(exc))
-        return
-    app.add_subapp(prefix, builder(**kw))
-
-
 def build_app(settings: Settings, *, with_workers: bool = True) -> web.Application:
     """Build the gateway application; resources open when it starts, close when it stops.
 
@@ -181,7 +172,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
         client_max_size=settings.limits.max_packet_bytes + 1,
     )
     app[appkeys.SETTINGS] = settings
-    app[appkeys.DIRECTORY] = load_directory(settings)
+    app[appkeys.DIRECTORY] = SqlDirectory()
     app[appkeys.AUTHENTICATOR] = Authenticator(settings.systems, settings.limits, settings.admin)
     if settings.node.key_file.is_file() and settings.node.cert_file.is_file():
         app[appkeys.NODE] = load_node_identity(
@@ -190,10 +181,16 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app.cleanup_ctx.append(_store_ctx(settings))
+    app.cleanup_ctx.append(_directory_ctx)
     app.cleanup_ctx.append(_broker_ctx(settings))
     app.cleanup_ctx.append(_core_ctx(settings))
     if with_workers:
         app.cleanup_ctx.append(_workers_ctx(settings))
+    app.cleanup_ctx.append(
+        certs.watch_context(
+            certs.certificate_names(settings.node.cert_file, tuple(settings.trust.anchors))
+        )
+    )
     _setup_ops(app, settings)
     app.add_subapp("/v1", build_rest_app())
     _mount_protocol_adapters(app, settings)
@@ -211,25 +208,59 @@ class _LazyGateway:
 
 
 def _setup_ops(app: web.Application, settings: Settings) -> None:
-    async def store_probe_ready() -> bool:
-        return appkeys.ENGINE in app
-
     def broker_ready() -> bool:
         broker = app.get(appkeys.BROKER)
         connection = getattr(broker, "_connection", None)
         return connection is not None and not connection.is_closed
 
     class _EngineProxy:
+        """The engine opens with the application; checks built now reach it later."""
+
         def connect(self) -> Any:
             return app[appkeys.ENGINE].connect()
+
+        def begin(self) -> Any:
+            return app[appkeys.ENGINE].begin()
 
         @property
         def dialect(self) -> Any:
             return app[appkeys.ENGINE].dialect
 
-    checker = HealthChecker([store_check(_EngineProxy()), broker_check(broker_ready)])  # type: ignore[arg-type]
+    directory = app[appkeys.DIRECTORY]
+    checks = readiness_checks(
+        settings,
+        engine=_EngineProxy(),  # type: ignore[arg-type]
+        broker_ready=broker_ready,
+        directory_last_sync=lambda: directory.checked_at,
+        directory_size=lambda: len(directory),
+    )
+    checks.append(_blob_store_check(settings.store.blob_dir))
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
-    setup_ops_routes(app, checker=checker, admin_tokens=tokens)
+    setup_ops_routes(
+        app,
+        checker=HealthChecker(checks),
+        admin_tokens=tokens,
+        engine=_EngineProxy(),  # type: ignore[arg-type]
+    )
+
+
+def _blob_store_check(root: Path) -> Check:
+    """The blob directory accepts writes (a read-only volume must take the node out of service)."""
+
+    async def probe() -> str:
+        def touch() -> None:
+            root.mkdir(parents=True, exist_ok=True)
+            marker = root / ".readyz"
+            marker.write_bytes(b"ok")
+            marker.unlink()
+
+        try:
+            await asyncio.to_thread(touch)
+        except OSError as exc:
+            raise CheckFailed(f"blob store not writable: {exc.strerror or exc}") from exc
+        return "writable"
+
+    return Check("blobs", probe, 2.0)
 
 
 def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
@@ -240,8 +271,6 @@ def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
         "directory": directory,
         "max_packet_bytes": settings.limits.max_packet_bytes,
     }
-    _mount_optional(app, "/vxp", "adapters.vxp.server", "build_vxp_app", gateway=gateway, **common)
-    _mount_optional(
-        app, "/soap", "adapters.soap.server", "build_soap_app", gateway=gateway, **common
-    )
-    _mount_optional(app, "/admin/v1", "adapters.rest.admin", "build_admin_app")
+    app.add_subapp("/vxp", build_vxp_app(gateway=gateway, **common))
+    app.add_subapp("/soap", build_soap_app(gateway=gateway, **common))
+    app.add_subapp("/admin/v1", build_admin_app())

@@ -46,6 +46,7 @@ class SqlDirectory(InMemoryDirectory):
         self.activity_flush_interval = activity_flush_interval
         self.version = -1
         self.loaded_at: datetime | None = None
+        self.checked_at: datetime | None = None  # last successful read of the store
         self._on_refresh = on_refresh
         self._pending: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
@@ -77,6 +78,7 @@ class SqlDirectory(InMemoryDirectory):
         """Reload the agencies changed since the version last seen; True if any changed."""
         async with self.engine.connect() as conn:
             version = await current_version(conn)
+            self.checked_at = self.clock()
             if version == self.version:
                 return False
             changed = await load_agencies(conn, since=self.version)
@@ -87,7 +89,7 @@ class SqlDirectory(InMemoryDirectory):
         return True
 
     def _refreshed(self) -> None:
-        self.loaded_at = self.clock()
+        self.loaded_at = self.checked_at = self.clock()
         metrics.DIRECTORY_AGENCIES.set(len(self))
         if self._on_refresh is not None:
             self._on_refresh(self)

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.config import load_settings
+from gateway.errors import GatewayError
+from gateway.logging import configure_logging
 
 
 def serve(
@@ -16,7 +18,12 @@ def serve(
     workers: bool = typer.Option(True, help="run delivery workers in this process"),
 ) -> None:
     """Run the gateway HTTP service with its delivery workers until interrupted."""
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except (OSError, ValueError, GatewayError) as exc:
+        typer.echo(f"error: cannot load configuration / không đọc được cấu hình: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
     app = build_app(settings, with_workers=workers)
     web.run_app(app, host=settings.listen.host, port=settings.listen.port, access_log=None)
 
