@@ -38,6 +38,7 @@ from gateway.health import Check, CheckFailed, HealthChecker, readiness_checks
 from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
+from gateway.refusal_audit import refusal_audit_middleware
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema
 from gateway.transports import MailboxTransport, Transport
@@ -168,7 +169,10 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     ``with_workers=False`` builds an API-only process (no delivery consumers, no sweep).
     """
     app = web.Application(
-        middlewares=[metrics_middleware()],
+        middlewares=[
+            metrics_middleware(),
+            refusal_audit_middleware(lambda request: request.config_dict.get(appkeys.ENGINE)),
+        ],
         client_max_size=settings.limits.max_packet_bytes + 1,
     )
     app[appkeys.SETTINGS] = settings

@@ -45,6 +45,7 @@ from gateway.errors import (
     SenderNotAllowed,
 )
 from gateway.receipts import Receipt
+from gateway.refusal_audit import mark_audited
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
 from gateway.store.database import transaction
@@ -387,6 +388,7 @@ class Intake:
     async def _audit_rejection(
         self, raw: bytes, caller: Caller, via: str, exc: EdxmlError | GatewayError
     ) -> None:
+        mark_audited()
         try:
             async with transaction(self.engine) as conn:
                 await audit.append(

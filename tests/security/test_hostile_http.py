@@ -585,11 +585,6 @@ async def test_hostile_request_is_refused(node: Node, http: aiohttp.ClientSessio
     report(f"HOSTILE {case.id}: refused code={outcome.code}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="refusals made by an adapter before the core (authentication, body size, VXP "
-    "hash-file, admin auth, SOAP envelope) write no audit record: lead to add one",
-)
 async def test_adapter_level_refusals_are_audited(node: Node, http: aiohttp.ClientSession):
     before = _rejected_count(node)
     await run_rest(http, node, Case("rest", "anonymous", "AUTH_FAILED"))
