@@ -21,6 +21,7 @@ import asyncio
 import base64
 import io
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -241,6 +242,14 @@ def edxml_ceiling(docs: list[bytes], anchors: list[x509.Certificate], seconds: f
     return count / (time.perf_counter() - started)
 
 
+def _start_profiler(out: str | None, pid: int) -> subprocess.Popen[bytes] | None:
+    """Attach ``py-spy record`` (collapsed stacks) to the gateway when asked; developer aid."""
+    if not out:
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", out]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="edoc-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -271,6 +280,7 @@ async def run(args: argparse.Namespace) -> str:
             stderr=(tmp / "gateway.log").open("wb"),
             start_new_session=True,
         )
+        profiler: subprocess.Popen[bytes] | None = None
         try:
             for _ in range(600):
                 if port_open(port):
@@ -278,6 +288,7 @@ async def run(args: argparse.Namespace) -> str:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)
             proc = psutil.Process(gateway.pid)
+            profiler = _start_profiler(args.profile, gateway.pid)
             connector = aiohttp.TCPConnector(limit=64)
             async with aiohttp.ClientSession(connector=connector) as session:
                 api = Api(session, f"http://127.0.0.1:{port}")
@@ -299,6 +310,9 @@ async def run(args: argparse.Namespace) -> str:
                 flush=True,
             )
         finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
             gateway.terminate()
             try:
                 gateway.wait(timeout=30)
@@ -322,6 +336,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate, documents/s")
     parser.add_argument("--rate-seconds", type=float, default=6.0, help="fixed-rate duration")
     parser.add_argument("--edxml-seconds", type=float, default=3.0)
+    parser.add_argument("--profile", help="write py-spy collapsed stacks of the gateway here")
     print(asyncio.run(run(parser.parse_args())), flush=True)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -166,6 +166,18 @@ async def _lock_head(conn: AsyncConnection) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
+@dataclass(frozen=True)
+class Event:
+    """One audit record to append (see :func:`append` for the meaning of the fields)."""
+
+    event: str
+    actor: str | None = None
+    message_id: str | None = None
+    agency: str | None = None
+    outcome: str = "ok"
+    detail: Mapping[str, Any] | None = None
+
+
 async def append(
     conn: AsyncConnection,
     *,
@@ -183,37 +195,56 @@ async def append(
     ``detail`` any JSON-serialisable mapping (non-JSON values are written as strings).
     Concurrent appends are serialised by the lock on the chain head until the caller commits.
     """
+    await append_many(conn, [Event(event, actor, message_id, agency, outcome, detail)])
+
+
+async def append_many(conn: AsyncConnection, events: Sequence[Event]) -> None:
+    """Write several chained audit records in the caller's transaction, in order.
+
+    The chain head is locked once for all of them (so a batch costs three statements
+    whatever its size: lock and read the head, insert the records, move the head); the
+    hashes are computed in memory between the lock and the writes. On PostgreSQL the
+    head's row lock, held until the caller commits, keeps several processes on one chain.
+    """
+    if not events:
+        return
     last_seq, last_hash = await _lock_head(conn)
-    seq = last_seq + 1
-    at = datetime.now(UTC)
-    clean = _normalise_detail(detail)
-    digest = record_hash(
-        seq=seq,
-        at=at,
-        event=event,
-        actor=actor,
-        message_id=message_id,
-        agency=agency,
-        outcome=outcome,
-        detail=clean,
-        prev_hash=last_hash,
-    )
-    await conn.execute(
-        insert(AuditRecord.__table__).values(
-            seq=seq,
+    rows = []
+    for item in events:
+        last_seq += 1
+        at = datetime.now(UTC)
+        clean = _normalise_detail(item.detail)
+        digest = record_hash(
+            seq=last_seq,
             at=at,
-            event=event,
-            actor=actor,
-            message_id=message_id,
-            agency=agency,
-            outcome=outcome,
+            event=item.event,
+            actor=item.actor,
+            message_id=item.message_id,
+            agency=item.agency,
+            outcome=item.outcome,
             detail=clean,
             prev_hash=last_hash,
-            hash=digest,
         )
-    )
+        rows.append(
+            {
+                "seq": last_seq,
+                "at": at,
+                "event": item.event,
+                "actor": item.actor,
+                "message_id": item.message_id,
+                "agency": item.agency,
+                "outcome": item.outcome,
+                "detail": clean,
+                "prev_hash": last_hash,
+                "hash": digest,
+            }
+        )
+        last_hash = digest
+    await conn.execute(insert(AuditRecord.__table__), rows)
     head = AuditHead.__table__
-    await conn.execute(update(head).where(head.c.id == _HEAD_ID).values(seq=seq, hash=digest))
+    await conn.execute(
+        update(head).where(head.c.id == _HEAD_ID).values(seq=last_seq, hash=last_hash)
+    )
 
 
 def _entry(row: Any) -> Entry:

@@ -13,23 +13,31 @@ A delivery-only process (used by the fault tests) is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import metrics
 from gateway.broker import Broker, DeliveryTask
+from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
 from gateway.store.database import transaction
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError, Transport
+from gateway.store.group_commit import GroupCommit
+from gateway.transports import (
+    MailboxTransport,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    Transport,
+)
 
 log = structlog.get_logger(__name__)
 
 OnParked = Callable[[repo.DeliveryRow], Awaitable[None]]
 _SKIP_STATES = ("delivered", "acked", "parked")
+Loaded = tuple[repo.DeliveryRow, repo.MessageRow]
 
 
 class DeliveryService:
@@ -49,6 +57,9 @@ class DeliveryService:
         self.broker = broker
         self.transports = dict(transports)
         self.on_parked = on_parked
+        # Concurrent tasks share their store transactions: one to load, one to finish.
+        self._loader: GroupCommit[str, Loaded | None] = GroupCommit(engine, _load_batch)
+        self._finisher: GroupCommit[str, bool] = GroupCommit(engine, _finish_batch)
 
     async def start(self) -> None:
         """Start consuming delivery tasks."""
@@ -57,6 +68,8 @@ class DeliveryService:
     async def stop(self) -> None:
         """Stop consuming (in-flight tasks not yet acked are redelivered to another worker)."""
         await self.broker.stop_consuming()
+        await self._loader.close()
+        await self._finisher.close()
 
     async def handle(self, task: DeliveryTask) -> None:
         """Attempt one delivery; returns after the outcome is committed to the database.
@@ -64,12 +77,11 @@ class DeliveryService:
         Raises ``RetryableDeliveryError`` / ``PermanentDeliveryError`` (after recording the
         attempt) so the broker moves the task along the retry ladder or parks it.
         """
-        async with transaction(self.engine) as conn:
-            delivery = await repo.get_delivery(conn, task.delivery_id)
-            message = await repo.get_message(conn, task.message_id) if delivery else None
-        if delivery is None or message is None:
+        found = await self._loader.submit(task.delivery_id)
+        if found is None:
             log.warning("delivery.unknown", delivery_id=task.delivery_id)
             return
+        delivery, message = found
         if delivery.state in _SKIP_STATES:
             log.info("delivery.already_done", delivery_id=delivery.id, state=delivery.state)
             return
@@ -79,7 +91,9 @@ class DeliveryService:
         try:
             if transport is None:
                 raise PermanentDeliveryError(f"no transport for endpoint kind {kind!r}")
-            packet = await self.blobs.get(message.blob_key)
+            # A mailbox sends nothing: the recipient fetches the packet from the store.
+            mailbox = isinstance(transport, MailboxTransport)
+            packet = b"" if mailbox else await self.blobs.get(message.blob_key)
             await transport.deliver(delivery, packet, message)
         except RetryableDeliveryError as exc:
             if task.attempt >= len(self.broker.ladder):
@@ -92,8 +106,7 @@ class DeliveryService:
         except PermanentDeliveryError as exc:
             await self._park(delivery, exc.reason)
             raise
-        async with transaction(self.engine) as conn:
-            changed = await repo.mark_delivered(conn, delivery.id)
+        changed = await self._finisher.submit(delivery.id)
         if changed:
             metrics.DELIVERIES.labels(transport=kind, result="delivered").inc()
             latency = (datetime.now(UTC) - message.accepted_at).total_seconds()
@@ -110,6 +123,23 @@ class DeliveryService:
                 await self.on_parked(row)
             except Exception as exc:  # the delivery stays parked; the operator sees it
                 log.error("delivery.on_parked_failed", delivery_id=delivery.id, error=repr(exc))
+
+
+async def _load_batch(conn: AsyncConnection, ids: Sequence[str]) -> list[Loaded | None]:
+    """Load the deliveries of a batch of tasks with their messages (two queries)."""
+    found = await bulk.load_deliveries(conn, set(ids))
+    return [found.get(i) for i in ids]
+
+
+async def _finish_batch(conn: AsyncConnection, ids: Sequence[str]) -> list[bool]:
+    """Mark a batch of deliveries delivered; ``True`` for each one this call changed
+    (only the first of two tasks for the same delivery counts)."""
+    changed = await bulk.mark_delivered_many(conn, list(dict.fromkeys(ids)))
+    outcomes = []
+    for delivery_id in ids:
+        outcomes.append(delivery_id in changed)
+        changed.discard(delivery_id)
+    return outcomes
 
 
 async def close_transports(transports: Mapping[str, Transport]) -> None:

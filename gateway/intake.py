@@ -11,20 +11,19 @@ record, in its own transaction, and is raised to the adapter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from cryptography import x509
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from edxml.errors import EdxmlError
-from edxml.model import Envelope, StatusMessage
+from edxml.model import BusinessDocType, Envelope, StatusMessage
 from edxml.pipeline import (
     stage_attachments,
     stage_parse,
@@ -43,12 +42,15 @@ from gateway.errors import (
     GatewayError,
     PayloadTooLarge,
     SenderNotAllowed,
+    StoreError,
 )
 from gateway.receipts import Receipt
 from gateway.refusal_audit import mark_audited
+from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
 from gateway.store.database import transaction
+from gateway.store.group_commit import REQUEUE, GroupCommit
 
 log = structlog.get_logger(__name__)
 
@@ -70,54 +72,62 @@ class _Target:
     endpoint_url: str | None
 
 
-class _PublishedMarker:
-    """Marks confirmed deliveries ``published`` in batches, off the request path: one
-    transaction for all receipts confirmed meanwhile. A mark lost in a crash only means
-    the outbox sweep publishes again; delivery is idempotent by delivery id."""
+@dataclass(frozen=True)
+class _StoreRequest:
+    """One checked packet waiting for its place in a shared store transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._pending: list[str] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+    raw: bytes
+    packet: Envelope | StatusMessage
+    checked: Checked
+    caller: Caller
+    sha: str
+    blob_key: str
+    now: datetime
+    targets: list[_Target] | None
 
-    def add(self, ids: Sequence[str]) -> None:
-        self._pending.extend(ids)
-        self._idle.clear()
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+    @property
+    def key(self) -> bulk.DuplicateKey:
+        """The duplicate key: sender, DocumentId, content hash, kind."""
+        p = self.packet
+        return (p.sender, p.document_id or "", self.sha, p.kind)
 
-    async def _run(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                batch, self._pending = self._pending, []
-                try:
-                    async with transaction(self._engine) as conn:
-                        await repo.mark_published(conn, batch)
-                except Exception as exc:  # never die: the outbox sweep covers lost marks
-                    log.warning("mark_published failed; outbox will republish", error=str(exc))
-                if not self._pending:
-                    self._idle.set()
-        finally:
-            self._idle.set()
+    @property
+    def needs_reads(self) -> bool:
+        """Whether planning reads earlier rows (statuses, recall/update/replace links)."""
+        if isinstance(self.packet, StatusMessage):
+            return True
+        business = self.packet.business
+        return business is not None and business.doc_type != BusinessDocType.NEW
 
-    async def flush(self) -> None:
-        if self._task is not None and not self._task.done():
-            await self._idle.wait()
 
-    async def close(self) -> None:
-        if self._task is None:
+@dataclass
+class _Planned:
+    """Everything one accepted packet writes, and what its caller is answered."""
+
+    receipt: Receipt
+    message: repo.NewMessage
+    deliveries: list[repo.NewDelivery]
+    statuses: list[dict[str, Any]]
+    event: audit.Event
+
+
+@dataclass
+class _Writes:
+    """Rows of planned packets not written yet; written together by :meth:`flush`."""
+
+    planned: list[_Planned] = field(default_factory=list)
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write the pending rows: messages, deliveries, statuses, audit records."""
+        if not self.planned:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout=10)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        batch, self.planned = self.planned, []
+        await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
+        await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
+        await audit.append_many(conn, [p.event for p in batch])
+
+
+Stored = tuple[Receipt, list[str]] | Receipt
 
 
 class Intake:
@@ -145,7 +155,8 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._marker = _PublishedMarker(engine)
+        self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
+        self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
 
     async def accept(
         self, raw: bytes, caller: Caller, *, via: str = "rest", internal: bool = False
@@ -214,151 +225,166 @@ class Intake:
                 targets = self.resolve(packet.recipients)
         with metrics.stage_timer("store"):
             blob_key = await self.blobs.put(raw)  # content-addressed: a duplicate rewrites nothing
+            request = _StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
             try:
-                stored = await self._store(
-                    raw, packet, checked, caller, sha, blob_key, now, targets
-                )
-            except DuplicateMessage:  # the same packet committed concurrently
-                stored = await self._store(
-                    raw, packet, checked, caller, sha, blob_key, now, targets
-                )
+                stored = await self._writer.submit(request)
+            except DuplicateMessage:  # the same packet committed concurrently elsewhere
+                stored = await self._writer.submit(request)
         if isinstance(stored, Receipt):
             return stored  # duplicate: the original receipt, nothing new
         receipt, delivery_ids = stored
+        now_at = self.clock()
+        for code in (*(r["resolved_code"] for r in receipt.recipients), packet.sender):
+            self.directory.record_activity(code, now_at)
         return await self._publish(receipt, delivery_ids)
 
-    async def _store(
-        self,
-        raw: bytes,
-        packet: Envelope | StatusMessage,
-        checked: Checked,
-        caller: Caller,
-        sha: str,
-        blob_key: str,
-        now: datetime,
-        targets: list[_Target] | None,
-    ) -> tuple[Receipt, list[str]] | Receipt:
-        """Write message, deliveries, statuses and audit in one transaction; return the
-        original receipt instead when the same packet is already stored."""
+    async def _store_batch(
+        self, conn: AsyncConnection, requests: Sequence[_StoreRequest]
+    ) -> list[Any]:
+        """Store a batch of packets in the caller's transaction; one outcome per request.
+
+        Duplicates are looked up in one query; rows are written in a few multi-row
+        statements, flushed early only before a packet whose planning reads earlier rows,
+        so that it sees every packet ahead of it. A refusal of one packet (status
+        transition, unknown document) is its outcome; nothing of it was written.
+        """
+        found = await bulk.find_duplicates(conn, {r.key for r in requests})
+        writes = _Writes()
+        taken: set[bulk.DuplicateKey] = set()
+        outcomes: list[Any] = []
+        for request in requests:
+            if request.key in found:
+                outcomes.append(await self._duplicate_receipt(conn, found[request.key]))
+                continue
+            if request.key in taken:  # a second copy within this batch: answer it next time
+                outcomes.append(REQUEUE)
+                continue
+            if request.needs_reads:
+                await writes.flush(conn)
+            try:
+                planned = await self._plan(conn, request)
+            except StoreError:
+                raise
+            except (EdxmlError, GatewayError) as exc:
+                outcomes.append(exc)
+                continue
+            writes.planned.append(planned)
+            taken.add(request.key)
+            outcomes.append((planned.receipt, [d.id for d in planned.deliveries]))
+        await writes.flush(conn)
+        return outcomes
+
+    async def _plan(self, conn: AsyncConnection, request: _StoreRequest) -> _Planned:
+        """Decide what one packet writes (reading the store only); raise its refusal."""
+        packet, checked, now, targets = (
+            request.packet,
+            request.checked,
+            request.now,
+            request.targets,
+        )
         message_id = repo.new_id()
-        async with transaction(self.engine) as conn:
-            dup = await repo.find_duplicate(
-                conn,
-                sender=packet.sender,
-                document_id=packet.document_id or "",
-                content_sha256=sha,
-                kind=packet.kind,
-            )
-            if dup is not None:
-                return await self._duplicate_receipt(conn, dup)
-            related_id: str | None = None
-            record_for: tuple[str, ...] = ()
-            record_doc: str | None = None
-            code: int | None = None
-            doc_type: int | None = None
-            if isinstance(packet, StatusMessage):
-                plan = await statuses.plan_status(conn, packet)
-                with metrics.stage_timer("resolve"):
-                    targets = self.resolve(plan.route_to)
-                related_id = plan.document.id
-                record_for, record_doc = plan.record_for, plan.document.id
-                code = int(packet.status_code)
-            else:
-                assert targets is not None
-                business = await statuses.plan_business(conn, packet)
-                doc_type = packet.business.doc_type if packet.business else None
-                if business.related is not None:
-                    related_id = business.related.id
-                if business.record_recall_for:
-                    record_for, record_doc = business.record_recall_for, business.related.id
-                    code = statuses.RECALL_REQUEST
-            deliveries = [
-                repo.NewDelivery(t.recipient_code, t.resolved_code, t.endpoint_kind, t.endpoint_url)
-                for t in targets
-            ]
-            verdict = checked.verification
-            receipt = Receipt(
-                message_id=message_id,
-                kind=packet.kind,
-                document_id=packet.document_id or "",
-                sender=packet.sender,
-                content_sha256=sha,
-                accepted_at=now,
-                legal_receipt_at=self.calendar.legal_receipt_time(now),
-                signature={
-                    "status": verdict.status,
-                    "signer": verdict.signer,
-                    "algorithm": verdict.algorithm,
-                },
-                recipients=tuple(
-                    {
-                        "code": t.recipient_code,
-                        "resolved_code": t.resolved_code,
-                        "endpoint": t.endpoint_kind,
-                        "delivery_id": d.id,
-                        "state": "pending",
-                    }
-                    for t, d in zip(targets, deliveries, strict=True)
-                ),
-                warnings=checked.warnings,
-                node=self.node_code,
-                related_message_id=related_id,
-            )
-            await repo.insert_message(
-                conn,
-                repo.NewMessage(
-                    id=message_id,
-                    kind=packet.kind,
-                    sender=packet.sender,
-                    document_id=packet.document_id or "",
-                    content_sha256=sha,
-                    blob_key=blob_key,
-                    size=len(raw),
-                    caller_system=caller.system_id,
-                    accepted_at=now,
-                    legal_receipt_at=receipt.legal_receipt_at,
-                    signature_status=verdict.status,
-                    signer=verdict.signer,
-                    algorithm=verdict.algorithm,
-                    business_doc_type=doc_type,
-                    related_message_id=related_id,
-                    status_code=int(packet.status_code)
-                    if isinstance(packet, StatusMessage)
-                    else None,
-                    receipt_json=json.dumps(receipt.as_dict(), ensure_ascii=False),
-                ),
-                deliveries,
-            )
-            if record_doc is not None and code is not None:
-                await statuses.record(
-                    conn,
-                    document_message_id=record_doc,
-                    recipients=record_for,
-                    status_code=code,
-                    status_message_id=message_id,
-                    at=now,
-                )
-            await audit.append(
-                conn,
-                event="received",
-                actor=caller.system_id,
-                message_id=message_id,
-                agency=packet.sender,
-                detail={
-                    "kind": packet.kind,
-                    "document_id": packet.document_id,
-                    "sha256": sha,
-                    "size": len(raw),
-                    "signature": verdict.status,
-                    "recipients": [t.resolved_code for t in targets],
+        related_id: str | None = None
+        record_for: tuple[str, ...] = ()
+        record_doc: str | None = None
+        code: int | None = None
+        doc_type: int | None = None
+        if isinstance(packet, StatusMessage):
+            plan = await statuses.plan_status(conn, packet)
+            with metrics.stage_timer("resolve"):
+                targets = self.resolve(plan.route_to)
+            related_id = plan.document.id
+            record_for, record_doc = plan.record_for, plan.document.id
+            code = int(packet.status_code)
+        else:
+            assert targets is not None
+            business = await statuses.plan_business(conn, packet)
+            doc_type = packet.business.doc_type if packet.business else None
+            if business.related is not None:
+                related_id = business.related.id
+            if business.record_recall_for:
+                record_for, record_doc = business.record_recall_for, business.related.id
+                code = statuses.RECALL_REQUEST
+        deliveries = [
+            repo.NewDelivery(t.recipient_code, t.resolved_code, t.endpoint_kind, t.endpoint_url)
+            for t in targets
+        ]
+        verdict = checked.verification
+        receipt = Receipt(
+            message_id=message_id,
+            kind=packet.kind,
+            document_id=packet.document_id or "",
+            sender=packet.sender,
+            content_sha256=request.sha,
+            accepted_at=now,
+            legal_receipt_at=self.calendar.legal_receipt_time(now),
+            signature={
+                "status": verdict.status,
+                "signer": verdict.signer,
+                "algorithm": verdict.algorithm,
+            },
+            recipients=tuple(
+                {
+                    "code": t.recipient_code,
+                    "resolved_code": t.resolved_code,
+                    "endpoint": t.endpoint_kind,
+                    "delivery_id": d.id,
+                    "state": "pending",
+                }
+                for t, d in zip(targets, deliveries, strict=True)
+            ),
+            warnings=checked.warnings,
+            node=self.node_code,
+            related_message_id=related_id,
+        )
+        message = repo.NewMessage(
+            id=message_id,
+            kind=packet.kind,
+            sender=packet.sender,
+            document_id=packet.document_id or "",
+            content_sha256=request.sha,
+            blob_key=request.blob_key,
+            size=len(request.raw),
+            caller_system=request.caller.system_id,
+            accepted_at=now,
+            legal_receipt_at=receipt.legal_receipt_at,
+            signature_status=verdict.status,
+            signer=verdict.signer,
+            algorithm=verdict.algorithm,
+            business_doc_type=doc_type,
+            related_message_id=related_id,
+            status_code=int(packet.status_code) if isinstance(packet, StatusMessage) else None,
+            receipt_json=json.dumps(receipt.as_dict(), ensure_ascii=False),
+        )
+        status_rows = (
+            [
+                {
+                    "document_message_id": record_doc,
+                    "recipient_code": recipient,
                     "status_code": code,
-                },
-            )
-        now_at = self.clock()
-        for t in targets:
-            self.directory.record_activity(t.resolved_code, now_at)
-        self.directory.record_activity(packet.sender, now_at)
-        return receipt, [d.id for d in deliveries]
+                    "status_message_id": message_id,
+                    "at": now,
+                }
+                for recipient in record_for
+            ]
+            if record_doc is not None and code is not None
+            else []
+        )
+        event = audit.Event(
+            "received",
+            actor=request.caller.system_id,
+            message_id=message_id,
+            agency=packet.sender,
+            detail={
+                "kind": packet.kind,
+                "document_id": packet.document_id,
+                "sha256": request.sha,
+                "size": len(request.raw),
+                "signature": verdict.status,
+                "recipients": [t.resolved_code for t in targets],
+                "status_code": code,
+            },
+        )
+        return _Planned(receipt, message, deliveries, status_rows, event)
 
     async def _publish(self, receipt: Receipt, delivery_ids: list[str]) -> Receipt:
         tasks = [DeliveryTask(delivery_id=i, message_id=receipt.message_id) for i in delivery_ids]
@@ -369,7 +395,7 @@ class Intake:
             # Stored is accepted: the outbox sweep publishes these deliveries later.
             log.warning("publish deferred to outbox", message_id=receipt.message_id, error=str(exc))
             return receipt
-        self._marker.add(delivery_ids)
+        self._marker.enqueue(delivery_ids).add_done_callback(_log_mark_failure)
         return receipt.with_states({r["code"]: "published" for r in receipt.recipients})
 
     async def flush(self) -> None:
@@ -377,7 +403,8 @@ class Intake:
         await self._marker.flush()
 
     async def close(self) -> None:
-        """Flush pending marks and stop the background marker."""
+        """Answer queued store requests, flush pending marks, stop the background writers."""
+        await self._writer.close()
         await self._marker.close()
 
     async def _duplicate_receipt(self, conn: Any, dup: repo.MessageRow) -> Receipt:
@@ -406,3 +433,18 @@ class Intake:
                 )
         except GatewayError as store_exc:
             log.error("cannot audit a rejection", code=exc.code, error=str(store_exc))
+
+
+async def _mark_published(conn: AsyncConnection, batches: Sequence[list[str]]) -> list[int]:
+    """Mark the deliveries RabbitMQ confirmed as ``published``, all batches at once.
+
+    A mark lost in a crash only means the outbox sweep publishes again; delivery is
+    idempotent by delivery id.
+    """
+    await repo.mark_published(conn, [i for ids in batches for i in ids])
+    return [len(ids) for ids in batches]
+
+
+def _log_mark_failure(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("mark_published failed; outbox will republish", error=str(future.exception()))

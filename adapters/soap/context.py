@@ -28,6 +28,7 @@ class SoapContext:
 
 
 def context_of(request: web.Request) -> SoapContext:
+    """Return the request's SOAP context, resolving it from the parent app on first use."""
     state = request.app[STATE]
     context: SoapContext | None = state.get("context")
     if context is None:

@@ -18,7 +18,8 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -163,9 +164,19 @@ class VxpClient:
     # -- operations -------------------------------------------------------------------
 
     async def send_edoc(
-        self, packet: bytes, *, sender: str, to: Sequence[str] = (), messagetype: str = "edoc"
+        self,
+        packet: bytes,
+        *,
+        sender: str,
+        to: Sequence[str] = (),
+        messagetype: str = "edoc",
+        hops: Sequence[Mapping[str, Any]] = (),
     ) -> str:
-        """``sendEdoc`` the exact packet bytes; return the upstream's ``DocId``."""
+        """``sendEdoc`` the exact packet bytes; return the upstream's ``DocId``.
+
+        ``hops`` (node, received_at, forwarded_at) travel in the signed ``hops`` header,
+        beside the packet, never inside it.
+        """
         params = {
             "from": sender,
             "servicetype": "eDoc",
@@ -175,6 +186,8 @@ class VxpClient:
         }
         if to:
             params["to"] = json.dumps(list(to))
+        if hops:
+            params["hops"] = json.dumps([dict(h) for h in hops], separators=(",", ":"))
         answer = await self.call("sendEdoc", params, body=packet)
         return str(answer.get("DocId", ""))
 
@@ -213,15 +226,31 @@ class VxpTransport:
 
     kind = "peer"
 
-    def __init__(self, client: VxpClient) -> None:
+    def __init__(self, client: VxpClient, *, node: str | None = None) -> None:
         self.client = client
+        self.node = node
 
     async def deliver(self, delivery: Any, packet: bytes, message: Any) -> None:
-        """Send ``packet`` unchanged; raise retryable or permanent delivery errors."""
+        """Send ``packet`` unchanged, with this node's hop in the request; raise retryable
+        or permanent delivery errors."""
         messagetype = "status" if message.kind == "status" else "edoc"
+        hops = []
+        if self.node:
+            received = getattr(message, "accepted_at", None)
+            hops.append(
+                {
+                    "node": self.node,
+                    "received_at": received.isoformat() if received else None,
+                    "forwarded_at": datetime.now(UTC).isoformat(),
+                }
+            )
         try:
             doc_id = await self.client.send_edoc(
-                packet, sender=message.sender, to=[delivery.resolved_code], messagetype=messagetype
+                packet,
+                sender=message.sender,
+                to=[delivery.resolved_code],
+                messagetype=messagetype,
+                hops=hops,
             )
         except VxpUnreachable as exc:
             raise RetryableDeliveryError(str(exc)) from exc

@@ -80,6 +80,7 @@ STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
 
 
 def context_of(request: web.Request) -> VxpContext:
+    """Return the request's VXP context, resolving it from the parent app on first use."""
     state = request.app[STATE]
     context: VxpContext | None = state.get("context")
     if context is None:
@@ -111,12 +112,14 @@ def context_of(request: web.Request) -> VxpContext:
 
 
 def field(item: Any, name: str, default: Any = None) -> Any:
+    """Read ``name`` from a mapping or an object (core items are dataclasses or dicts)."""
     if isinstance(item, Mapping):
         return item.get(name, default)
     return getattr(item, name, default)
 
 
 def required(signed: SignedRequest, name: str) -> str:
+    """Return a signed parameter or raise ``RequestInvalid`` when it is missing or empty."""
     value = signed.get(name)
     if not value:
         raise RequestInvalid(f"header XroadVnpt-{name} is required")
@@ -124,6 +127,7 @@ def required(signed: SignedRequest, name: str) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
+    """Read the request body, refusing more than the packet limit while reading."""
     limit = context_of(request).max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")

@@ -172,8 +172,26 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
     claimed = signed.get("hash-file")
     if claimed and not file_hash_matches(claimed, raw):
         raise FileHashMismatch()
+    hops = _hops(signed.get("hops"))
     receipt = await context_of(request).core.submit(raw, caller, via="vxp")
-    return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict())
+    if hops:
+        # The core does not store hops yet: they are logged beside the message id.
+        log.info("vxp.hops", message_id=receipt.message_id, hops=hops)
+    return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict(), hops=hops)
+
+
+def _hops(value: str | None) -> list[dict[str, Any]]:
+    """Parse the signed ``hops`` header: a JSON list of {node, received_at, forwarded_at}."""
+    if not value:
+        return []
+    try:
+        hops = json.loads(value)
+    except ValueError as exc:
+        raise RequestInvalid("the hops header is not JSON") from exc
+    if not isinstance(hops, list) or not all(isinstance(h, dict) for h in hops):
+        raise RequestInvalid("the hops header must be a JSON list of objects")
+    keys = ("node", "received_at", "forwarded_at")
+    return [{k: (None if h.get(k) is None else str(h[k])) for k in keys} for h in hops[:32]]
 
 
 async def get_received_edoc_list(

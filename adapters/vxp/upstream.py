@@ -35,9 +35,10 @@ class UpstreamLink:
     extra_agencies: tuple[str, ...] = ()
 
 
-def upstream_transport(link: UpstreamLink) -> VxpTransport:
-    """Return the ``peer`` transport that forwards deliveries to ``link``."""
-    return VxpTransport(VxpClient(link.url, link.system_id, link.secret))
+def upstream_transport(link: UpstreamLink, *, node: str | None = None) -> VxpTransport:
+    """Return the ``peer`` transport that forwards deliveries to ``link``; ``node`` (this
+    node's code) is recorded as a hop in each forwarding request."""
+    return VxpTransport(VxpClient(link.url, link.system_id, link.secret), node=node)
 
 
 def upstream_caller(link: UpstreamLink, agencies: Iterable[object]) -> Caller:

@@ -9,6 +9,7 @@ recipient unchanged (what the sender signed is what the receiver gets).
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -229,11 +230,11 @@ def _peer(code: str, name: str, hub_url: str) -> dict[str, Any]:
     }
 
 
-def _workers_with_peer(link: UpstreamLink) -> Any:
+def _workers_with_peer(link: UpstreamLink, node: str) -> Any:
     """The delivery workers of a node whose ``peer`` deliveries go to the hub over VXP."""
 
     async def ctx(app: Any) -> AsyncIterator[None]:
-        transports = {"mailbox": MailboxTransport(), "peer": upstream_transport(link)}
+        transports = {"mailbox": MailboxTransport(), "peer": upstream_transport(link, node=node)}
         service = DeliveryService(
             app[appkeys.ENGINE],
             app[appkeys.BLOBS],
@@ -311,10 +312,14 @@ async def test_three_nodes_relay_documents_and_statuses_through_the_axis(
     try:
         async with (
             running_node(
-                a_settings, [_workers_with_peer(link_a), upstream_ctx(link_a)], with_workers=False
+                a_settings,
+                [_workers_with_peer(link_a, "A"), upstream_ctx(link_a)],
+                with_workers=False,
             ) as node_a,
             running_node(
-                b_settings, [_workers_with_peer(link_b), upstream_ctx(link_b)], with_workers=False
+                b_settings,
+                [_workers_with_peer(link_b, "B"), upstream_ctx(link_b)],
+                with_workers=False,
             ) as node_b,
         ):
             core_a = node_a.app[appkeys.GATEWAY]
@@ -380,3 +385,20 @@ async def test_three_nodes_relay_documents_and_statuses_through_the_axis(
     finally:
         if hub_running:
             await hub_ctx.__aexit__(None, None, None)
+
+
+async def test_hops_travel_beside_the_packet_in_the_signed_request(hub: TestServer) -> None:
+    client = hub_client(hub, "SYS-G22")
+    hop = {"node": "A", "received_at": "2024-01-05T01:00:00+00:00", "forwarded_at": "x"}
+    try:
+        answer = await client.call(
+            "sendEdoc",
+            {"from": G22, "servicetype": "eDoc", "messagetype": "edoc", "hops": json.dumps([hop])},
+            body=document("805"),
+        )
+        assert answer["hops"] == [hop]
+        with pytest.raises(VxpCallFailed) as caught:
+            await client.call("sendEdoc", {"hops": "{not json"}, body=document("806"))
+        assert caught.value.error_code == "10"
+    finally:
+        await client.close()

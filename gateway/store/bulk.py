@@ -1,0 +1,155 @@
+"""Multi-row statements for the hot paths (intake and delivery batches).
+
+Each function does for many rows, in a fixed small number of statements, what the
+single-row functions of :mod:`gateway.store.repository` do for one: a batch of accepted
+packets or of finished deliveries costs the same few round trips whatever its size.
+Every function runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store.database import translate_errors
+from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
+from gateway.store.repository import (
+    _DELIVERY_COLS,
+    _MESSAGE_COLS,
+    FINAL_STATES,
+    DeliveryRow,
+    MessageRow,
+    NewDelivery,
+    NewMessage,
+    _row,
+    utcnow,
+)
+
+# (sender, document_id, content_sha256, kind): the duplicate key of a packet.
+DuplicateKey = tuple[str, str, str, str]
+
+
+async def find_duplicates(
+    conn: AsyncConnection, keys: Collection[DuplicateKey]
+) -> dict[DuplicateKey, MessageRow]:
+    """Return the stored messages having any of these duplicate keys, by key."""
+    if not keys:
+        return {}
+    m = Message.__table__.c
+    stmt = select(*_MESSAGE_COLS).where(
+        tuple_(m.sender, m.document_id, m.content_sha256, m.kind).in_(list(keys))
+    )
+    with translate_errors():
+        rows = (await conn.execute(stmt)).mappings().all()
+    found = [_row(MessageRow, r) for r in rows]
+    return {(r.sender, r.document_id, r.content_sha256, r.kind): r for r in found}
+
+
+async def insert_messages(
+    conn: AsyncConnection, items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]]
+) -> None:
+    """Insert messages with their deliveries (two statements for the whole batch).
+
+    A unique-key violation comes out as ``DuplicateMessage``.
+    """
+    if not items:
+        return
+    now = utcnow()
+    messages = [{f.name: getattr(msg, f.name) for f in fields(NewMessage)} for msg, _ in items]
+    deliveries = [
+        {
+            "id": d.id,
+            "message_id": msg.id,
+            "recipient_code": d.recipient_code,
+            "resolved_code": d.resolved_code,
+            "endpoint_kind": d.endpoint_kind,
+            "endpoint_url": d.endpoint_url,
+            "state": d.state,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for msg, batch in items
+        for d in batch
+    ]
+    with translate_errors():
+        await conn.execute(insert(Message), messages)
+        if deliveries:
+            await conn.execute(insert(Delivery), deliveries)
+
+
+async def add_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Record statuses; each row has ``document_message_id``, ``recipient_code``,
+    ``status_code``, ``status_message_id`` and ``at``. Recorded in the given order."""
+    if not rows:
+        return
+    with translate_errors():
+        await conn.execute(insert(StatusHistory), list(rows))
+
+
+async def load_deliveries(
+    conn: AsyncConnection, ids: Collection[str]
+) -> dict[str, tuple[DeliveryRow, MessageRow]]:
+    """Return each known delivery with its message, by delivery id (two queries)."""
+    if not ids:
+        return {}
+    with translate_errors():
+        rows = (
+            (await conn.execute(select(*_DELIVERY_COLS).where(Delivery.id.in_(list(ids)))))
+            .mappings()
+            .all()
+        )
+        deliveries = [_row(DeliveryRow, r) for r in rows]
+        wanted = list({d.message_id for d in deliveries})
+        found = (
+            (await conn.execute(select(*_MESSAGE_COLS).where(Message.id.in_(wanted))))
+            .mappings()
+            .all()
+            if wanted
+            else []
+        )
+    messages = {r["id"]: _row(MessageRow, r) for r in found}
+    return {d.id: (d, messages[d.message_id]) for d in deliveries if d.message_id in messages}
+
+
+async def mark_delivered_many(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    """Mark deliveries delivered (visible in the inbox for mailboxes), in the given order.
+
+    Returns the ids that changed; ids already delivered or acked are left alone.
+    Each changed row gets its own increasing ``delivered_seq`` (the inbox cursor): a
+    PostgreSQL sequence value, or on SQLite ``max + position`` read under the write lock
+    that ``BEGIN IMMEDIATE`` took for this transaction.
+    """
+    if not ids:
+        return set()
+    now = utcnow()
+    where = (Delivery.id.in_(list(ids)), Delivery.state.not_in(FINAL_STATES))
+    with translate_errors():
+        if conn.dialect.name == "postgresql":
+            seq: Any = DELIVERED_SEQ.next_value()
+        else:
+            base = (
+                await conn.execute(select(func.coalesce(func.max(Delivery.delivered_seq), 0)))
+            ).scalar_one()
+            seq = case(
+                {delivery_id: int(base) + n for n, delivery_id in enumerate(ids, start=1)},
+                value=Delivery.id,
+            )
+        result = await conn.execute(
+            update(Delivery)
+            .where(*where)
+            .values(
+                state="delivered",
+                delivered_at=now,
+                delivered_seq=seq,
+                attempts=Delivery.attempts + 1,
+                last_error=None,
+                updated_at=now,
+            )
+            .returning(Delivery.id)
+        )
+        return {row[0] for row in result.all()}
