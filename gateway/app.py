@@ -21,10 +21,12 @@ from aiohttp import web
 from cryptography import x509
 
 from adapters.ops.app import setup_routes as setup_ops_routes
+from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
 from adapters.rest.app import build_rest_app
 from adapters.soap.server import build_soap_app
 from adapters.vxp.server import build_vxp_app
+from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys, certs, outbox
 from gateway.auth import Authenticator
 from gateway.broker import Broker
@@ -124,13 +126,29 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     return ctx
 
 
+def _upstream_link(settings: Settings) -> UpstreamLink | None:
+    up = settings.upstream
+    if up is None:
+        return None
+    return UpstreamLink(
+        name=up.name,
+        url=up.url,
+        system_id=up.system_id,
+        secret=up.secret.get_secret_value(),
+        poll_interval_s=up.poll_interval_s,
+        policy=up.policy,
+        extra_agencies=up.extra_agencies,
+    )
+
+
 def _transports(app: web.Application, settings: Settings) -> dict[str, Transport]:
     transports: dict[str, Transport] = {"mailbox": MailboxTransport()}
     node = app.get(appkeys.NODE)
     if node is not None:
-        from adapters.push.transport import PushTransport
-
         transports["push"] = PushTransport(None, node.key, node_code=settings.node.code)
+    link = _upstream_link(settings)
+    if link is not None:
+        transports["peer"] = upstream_transport(link, node=settings.node.code)
     return transports
 
 
@@ -190,6 +208,9 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     app.cleanup_ctx.append(_core_ctx(settings))
     if with_workers:
         app.cleanup_ctx.append(_workers_ctx(settings))
+        link = _upstream_link(settings)
+        if link is not None:
+            app.cleanup_ctx.append(upstream_ctx(link))
     app.cleanup_ctx.append(
         certs.watch_context(
             certs.certificate_names(settings.node.cert_file, tuple(settings.trust.anchors))

@@ -100,6 +100,20 @@ class DirectorySettings(_Section):
     agencies: tuple[dict[str, Any], ...] = ()
 
 
+class UpstreamSettings(_Section):
+    """One upstream axis (the national axis or a hub) reached over VXP: deliveries to
+    agencies whose endpoint is ``peer`` with ``node`` = ``name`` are forwarded there, and the
+    node polls it for documents addressed to its own agencies."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+    system_id: str = Field(min_length=1)
+    secret: SecretStr
+    poll_interval_s: float = Field(10.0, gt=0)
+    policy: str = "legacy"
+    extra_agencies: tuple[str, ...] = ()
+
+
 class AdminSettings(_Section):
     """Bearer tokens accepted by the admin API."""
 
@@ -126,6 +140,7 @@ class Settings(BaseSettings):
     systems: tuple[SystemSettings, ...] = ()
     directory: DirectorySettings = DirectorySettings()
     admin: AdminSettings = AdminSettings()
+    upstream: UpstreamSettings | None = None
     log_level: str = "info"
 
     @field_validator("systems")

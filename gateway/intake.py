@@ -24,18 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from edxml.errors import EdxmlError
 from edxml.model import BusinessDocType, Envelope, StatusMessage
-from edxml.pipeline import (
-    stage_attachments,
-    stage_parse,
-    stage_rules,
-    stage_schema,
-    stage_verify,
-)
-from edxml.signature import Verification
 from gateway import audit, metrics, statuses
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
-from gateway.calendar import VIETNAM, OfficeCalendar
+from gateway.calendar import OfficeCalendar
 from gateway.directory import Directory
 from gateway.errors import (
     DuplicateMessage,
@@ -44,6 +36,7 @@ from gateway.errors import (
     SenderNotAllowed,
     StoreError,
 )
+from gateway.intake_checks import Checked, CheckPool, run_checks
 from gateway.receipts import Receipt
 from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
@@ -53,15 +46,6 @@ from gateway.store.database import transaction
 from gateway.store.group_commit import REQUEUE, GroupCommit
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A packet that passed the edXML stages: model, signature verdict, warnings."""
-
-    packet: Envelope | StatusMessage
-    verification: Verification
-    warnings: tuple[dict[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -145,7 +129,10 @@ class Intake:
         max_bytes: int,
         node_code: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        check_workers: int | None = None,
     ) -> None:
+        """``check_workers``: processes for the edXML checks (``None``: one per core but
+        one; ``0``: inline, on the event loop)."""
         self.engine = engine
         self.blobs = blobs
         self.broker = broker
@@ -155,6 +142,7 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._checks = CheckPool(self.trust_anchors, check_workers)
         self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
 
@@ -180,21 +168,20 @@ class Intake:
     # -- stages -------------------------------------------------------------------------
 
     def check(self, raw: bytes, policy: str, now: datetime) -> Checked:
-        """Run the edXML stages (parse, schema, signature, rules, attachments)."""
+        """Run the edXML stages (parse, schema, signature, rules, attachments) inline."""
         if len(raw) > self.max_bytes:
             raise PayloadTooLarge(f"{len(raw)} > {self.max_bytes} bytes")
-        with metrics.stage_timer("parse"):
-            root = stage_parse(raw)
-        with metrics.stage_timer("schema"):
-            stage_schema(root)
-        with metrics.stage_timer("signature"):
-            verification = stage_verify(root, policy, self.trust_anchors, now)
-            packet = verification.packet  # only the signed model is used from here on
-            stage_attachments(packet)
-        with metrics.stage_timer("schema"):
-            found = stage_rules(packet, now.astimezone(VIETNAM).date())
-        warnings = tuple(i.as_dict() for i in (*verification.warnings, *found))
-        return Checked(packet, verification, warnings)
+        checked, timings = run_checks(raw, policy, self.trust_anchors, now)
+        _observe(timings)
+        return checked
+
+    async def check_async(self, raw: bytes, policy: str, now: datetime) -> Checked:
+        """Like :meth:`check`, in a worker process (see ``gateway.intake_checks``)."""
+        if len(raw) > self.max_bytes:
+            raise PayloadTooLarge(f"{len(raw)} > {self.max_bytes} bytes")
+        checked, timings = await self._checks.check(raw, policy, now)
+        _observe(timings)
+        return checked
 
     def authorize(self, packet: Envelope | StatusMessage, caller: Caller) -> None:
         """Raise ``SenderNotAllowed`` unless the caller may speak for the packet's sender."""
@@ -213,7 +200,7 @@ class Intake:
 
     async def _accept(self, raw: bytes, caller: Caller, *, internal: bool) -> Receipt:
         now = self.clock()
-        checked = self.check(raw, "off" if internal else caller.policy, now)
+        checked = await self.check_async(raw, "off" if internal else caller.policy, now)
         packet = checked.packet
         if not internal:
             with metrics.stage_timer("authorize"):
@@ -433,6 +420,11 @@ class Intake:
                 )
         except GatewayError as store_exc:
             log.error("cannot audit a rejection", code=exc.code, error=str(store_exc))
+
+
+def _observe(timings: dict[str, float]) -> None:
+    for stage, seconds in timings.items():
+        metrics.INTAKE_STAGE_SECONDS.labels(stage=stage).observe(seconds)
 
 
 async def _mark_published(conn: AsyncConnection, batches: Sequence[list[str]]) -> list[int]:

@@ -17,10 +17,11 @@ import concurrent.futures
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import ClassVar
 
 import structlog
 from cryptography import x509
@@ -117,7 +118,7 @@ class CheckPool:
     breaks (a worker killed), the check runs inline and the pool is rebuilt on next use.
     """
 
-    _shared: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
+    _shared: ClassVar[dict[int, concurrent.futures.ProcessPoolExecutor]] = {}
 
     def __init__(self, anchors: Sequence[x509.Certificate], workers: int | None = None) -> None:
         self.anchors = tuple(anchors)
@@ -138,16 +139,9 @@ class CheckPool:
         if self.workers <= 0:
             return run_checks(raw, policy, self.anchors, now)
         loop = asyncio.get_running_loop()
-        work: Callable[[], object] = self._executor
         try:
-            pool = work()
             outcome = await loop.run_in_executor(
-                pool,  # type: ignore[arg-type]
-                _run_in_worker,
-                raw,
-                policy,
-                self._ders,
-                now,
+                self._executor(), _run_in_worker, raw, policy, self._ders, now
             )
         except concurrent.futures.BrokenExecutor as exc:
             log.warning("intake check pool broken; checking inline", error=repr(exc))
