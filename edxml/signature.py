@@ -27,6 +27,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -369,15 +370,20 @@ def _certificates(sig: etree._Element) -> list[x509.Certificate]:
     if not texts:
         raise SignatureInvalid("no X509Certificate in KeyInfo", path=SIGNATURE_PATH + "/KeyInfo")
     try:
-        certs = [x509.load_der_x509_certificate(_b64(text)) for text in texts]
-        for cert in certs:  # cryptography parses lazily: force every field used later now
-            _subject(cert)
-            cert.public_key()
-        return certs
+        return [_load_certificate(_b64(text)) for text in texts]
     except Exception as exc:
         raise SignatureInvalid(
             f"unreadable X509Certificate: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
         ) from exc
+
+
+@lru_cache(maxsize=512)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    # Senders reuse their certificates: parse each DER once per process.
+    cert = x509.load_der_x509_certificate(der)
+    _subject(cert)  # cryptography parses lazily: force every field used later now
+    cert.public_key()
+    return cert
 
 
 def _b64(text: str) -> bytes:
@@ -439,6 +445,10 @@ def _check_chain(
             )
     if not anchors:
         raise CertificateUntrusted("no trust anchors configured", path=SIGNATURE_PATH + "/KeyInfo")
+    key = (leaf, tuple(certs), tuple(anchors))
+    cached = _chain_cache_get(key, when)
+    if cached is not None:
+        return cached
     try:
         verifier = (
             xv.PolicyBuilder()
@@ -452,7 +462,40 @@ def _check_chain(
         raise CertificateUntrusted(
             f"{leaf.subject.rfc4514_string()}: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
         ) from exc
-    return tuple(_subject(c) for c in verified.chain)
+    chain = tuple(_subject(c) for c in verified.chain)
+    _chain_cache_put(key, verified.chain, chain)
+    return chain
+
+
+# Path validation depends only on the certificates, the anchors and the time (no revocation
+# source is configured here), so a verified path is reused while the time stays inside every
+# certificate's validity window, for at most _CHAIN_CACHE_S of wall time.
+_CHAIN_CACHE_S = 300.0
+_CHAIN_CACHE_MAX = 1024
+_chain_cache: dict[tuple[object, ...], tuple[float, datetime, datetime, tuple[str, ...]]] = {}
+_chain_lock = threading.Lock()
+
+
+def _chain_cache_get(key: tuple[object, ...], when: datetime) -> tuple[str, ...] | None:
+    with _chain_lock:
+        entry = _chain_cache.get(key)
+    if entry is None:
+        return None
+    stored_at, valid_from, valid_until, chain = entry
+    if time.monotonic() - stored_at > _CHAIN_CACHE_S or not valid_from <= when <= valid_until:
+        return None
+    return chain
+
+
+def _chain_cache_put(
+    key: tuple[object, ...], path: Sequence[x509.Certificate], chain: tuple[str, ...]
+) -> None:
+    valid_from = max(c.not_valid_before_utc for c in path)
+    valid_until = min(c.not_valid_after_utc for c in path)
+    with _chain_lock:
+        if len(_chain_cache) >= _CHAIN_CACHE_MAX:
+            _chain_cache.clear()
+        _chain_cache[key] = (time.monotonic(), valid_from, valid_until, chain)
 
 
 def _signxml_verify(

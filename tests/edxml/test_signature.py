@@ -329,3 +329,13 @@ def test_status_message_signed_and_verified(pki: Pki, real_dir: Path) -> None:
     assert result.status == "verified"
     assert result.packet == parse(data)
     assert result.packet.kind == "status"
+
+
+def test_cached_chain_is_not_reused_for_other_anchors_or_times(pki: Pki, sample: bytes) -> None:
+    signed = _sign(sample, pki.rsa)
+    assert verify(signed, "strict", [pki.root.cert]).status == "verified"
+    assert verify(signed, "strict", [pki.root.cert]).status == "verified"  # from the cache
+    with pytest.raises(CertificateUntrusted):
+        verify(signed, "strict", [make_ca("Another Root CA").cert])
+    with pytest.raises(CertificateExpired):
+        verify(signed, "strict", [pki.root.cert], now=datetime.now(UTC) + timedelta(days=800))
