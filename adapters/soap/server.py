@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from lxml import etree
 
+from adapters.bodies import read_bounded
 from adapters.soap.context import STATE, context_of
 from adapters.soap.envelope import (
     SoapFault,
@@ -34,7 +35,7 @@ from adapters.vxp.accounts import SystemLike
 from adapters.vxp.context import Core
 from edxml.errors import EdxmlError
 from gateway.auth import Caller
-from gateway.errors import AuthError, GatewayError, PayloadTooLarge
+from gateway.errors import AuthError, GatewayError
 
 log = structlog.get_logger("adapters.soap")
 
@@ -142,17 +143,7 @@ def _reply(payload: bytes, version: SoapVersion, status: int) -> web.Response:
 
 
 async def _read(request: web.Request) -> bytes:
-    limit = context_of(request).limit
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.content.iter_chunked(65536):
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"more than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_bounded(request, context_of(request).limit)
 
 
 def _authenticate(request: web.Request, soap: SoapRequest) -> Caller:

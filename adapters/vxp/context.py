@@ -12,11 +12,12 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from adapters.bodies import read_bounded
 from adapters.vxp.accounts import SystemAccounts
 from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
 from gateway import appkeys
 from gateway.auth import Caller
-from gateway.errors import PayloadTooLarge, RequestInvalid
+from gateway.errors import RequestInvalid
 
 
 class Core(Protocol):
@@ -128,14 +129,4 @@ def required(signed: SignedRequest, name: str) -> str:
 
 async def read_body(request: web.Request) -> bytes:
     """Read the request body, refusing more than the packet limit while reading."""
-    limit = context_of(request).max_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"{request.content_length} bytes > {limit}")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.content.iter_chunked(65536):
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"more than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_bounded(request, context_of(request).max_bytes)
