@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -155,9 +156,35 @@ class InboxWatcher:
             await asyncio.sleep(0.01)
 
 
+async def print_stages(session: aiohttp.ClientSession, base: str) -> None:
+    """Print the mean duration of each intake stage so far (from the gateway's /metrics)."""
+    async with session.get(base + "/metrics") as response:
+        text = await response.text()
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        for suffix, into in (("_sum{", sums), ("_count{", counts)):
+            if "intake_stage_seconds" + suffix in line:
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                into[stage] = float(line.rsplit(" ", 1)[1])
+    shown = ", ".join(
+        f"{stage} {sums[stage] / counts[stage] * 1000:.1f}" for stage in sums if counts.get(stage)
+    )
+    print(f"intake stages, mean ms: {shown}", flush=True)
+
+
+def process_cpu(proc: Any) -> float:
+    """CPU seconds (user + system) of the gateway and its worker processes so far."""
+    total = 0.0
+    for p in (proc, *proc.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(p.cpu_times()[:2])
+    return total
+
+
 async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: Any) -> tuple:
     """Send every document with 16 in flight; return (docs/s, CPU s per doc)."""
-    cpu0 = sum(proc.cpu_times()[:2])
+    cpu0 = process_cpu(proc)
     queue = list(docs)
     ids: set[str] = set()
     started = time.perf_counter()
@@ -170,7 +197,7 @@ async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: An
     await asyncio.gather(*(worker() for _ in range(16)))
     await watcher.wait_for(ids)
     elapsed = time.perf_counter() - started
-    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    cpu = process_cpu(proc) - cpu0
     return len(docs) / elapsed, cpu / len(docs)
 
 
@@ -247,7 +274,8 @@ def _start_profiler(out: str | None, pid: int) -> subprocess.Popen[bytes] | None
     if not out:
         return None
     command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", out]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(out + ".log", "wb")  # noqa: SIM115  (kept open for the profiler)
+    return subprocess.Popen(command, stdout=log, stderr=log)
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -296,9 +324,10 @@ async def run(args: argparse.Namespace) -> str:
                 watching = asyncio.create_task(watcher.run())
                 await api.submit(docs.pop())  # warm-up
                 docs_per_s, cpu_per_doc = await sustained(api, watcher, docs, proc)
+                await print_stages(session, f"http://127.0.0.1:{port}")
                 print(
                     f"sustained: {docs_per_s:.1f} docs/s, {cpu_per_doc * 1000:.1f} ms CPU/doc "
-                    "(gateway process)",
+                    "(gateway and its check workers)",
                     flush=True,
                 )
                 accept, e2e = await fixed_rate(api, watcher, rate_docs, args.rate)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,14 +202,48 @@ async def append(
 async def append_many(conn: AsyncConnection, events: Sequence[Event]) -> None:
     """Write several chained audit records in the caller's transaction, in order.
 
-    The chain head is locked once for all of them (so a batch costs three statements
-    whatever its size: lock and read the head, insert the records, move the head); the
-    hashes are computed in memory between the lock and the writes. On PostgreSQL the
-    head's row lock, held until the caller commits, keeps several processes on one chain.
+    The hashes are computed in memory and the head row is locked once for the whole batch:
+    usually two statements whatever its size (move the head from the value this process
+    last wrote, insert the records), three when another writer moved the head meanwhile
+    (lock and read it, insert, move it). On PostgreSQL the head's row lock, held until the
+    caller commits, keeps several processes on one chain.
     """
     if not events:
         return
-    last_seq, last_hash = await _lock_head(conn)
+    key = conn.engine.sync_engine
+    head = AuditHead.__table__
+    cached = _head_hint.get(key)
+    if cached is not None:
+        rows, new_head = _chain(events, *cached)
+        # Compare-and-set: moves the head (and locks its row) only if the hint is right.
+        moved = await conn.execute(
+            update(head)
+            .where(head.c.id == _HEAD_ID, head.c.seq == cached[0], head.c.hash == cached[1])
+            .values(seq=new_head[0], hash=new_head[1])
+        )
+        if moved.rowcount == 1:
+            await conn.execute(insert(AuditRecord.__table__), rows)
+            _head_hint[key] = new_head
+            return
+    rows, new_head = _chain(events, *await _lock_head(conn))
+    await conn.execute(insert(AuditRecord.__table__), rows)
+    await conn.execute(
+        update(head).where(head.c.id == _HEAD_ID).values(seq=new_head[0], hash=new_head[1])
+    )
+    _head_hint[key] = new_head
+
+
+# The chain head this process last wrote, per engine: a hint that saves reading the head.
+# It may be stale (a rolled-back transaction, another process appending); the
+# compare-and-set above then fails and the head is read under its lock as usual, so a
+# stale hint costs one statement and can never fork the chain.
+_head_hint: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
+def _chain(
+    events: Sequence[Event], last_seq: int, last_hash: str
+) -> tuple[list[dict[str, Any]], tuple[int, str]]:
+    """Return the rows chaining ``events`` after (``last_seq``, ``last_hash``) and the new head."""
     rows = []
     for item in events:
         last_seq += 1
@@ -240,11 +275,7 @@ async def append_many(conn: AsyncConnection, events: Sequence[Event]) -> None:
             }
         )
         last_hash = digest
-    await conn.execute(insert(AuditRecord.__table__), rows)
-    head = AuditHead.__table__
-    await conn.execute(
-        update(head).where(head.c.id == _HEAD_ID).values(seq=last_seq, hash=last_hash)
-    )
+    return rows, (last_seq, last_hash)
 
 
 def _entry(row: Any) -> Entry:

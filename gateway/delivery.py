@@ -7,6 +7,9 @@ acked is acked again without calling the transport. A crash between the transpor
 and the commit makes the same delivery id arrive twice at the recipient (at-least-once;
 recipients deduplicate by delivery id, which never names two different deliveries).
 
+Tasks handled concurrently share their store transactions (``gateway.store.group_commit``):
+the loads of their delivery rows, and the marks ``delivered`` before their acks.
+
 A delivery-only process (used by the fault tests) is
 ``edoc-gateway deliveries worker --store URL --amqp URL --blobs DIR``.
 """

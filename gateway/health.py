@@ -270,7 +270,7 @@ def directory_check(
 
 def disk_space_check(
     path: Path,
-    min_free_bytes: int = 1 << 30,
+    min_free_bytes: int = 32 << 20,
     min_free_ratio: float = 0.05,
     timeout_s: float = 2.0,
 ) -> Check:

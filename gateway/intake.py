@@ -1,11 +1,13 @@
 """Intake pipeline: DESIGN steps 2–9 for one packet, from bytes to a stored, published message.
 
-parse → schema → signature (caller's policy) → rules and attachments → authorize (the
-caller speaks for ``From``) → resolve (every recipient through the directory) → store (one
-transaction: message, one delivery per recipient, status history, audit record) → publish
-(publisher confirms, then ``mark_published``; on failure the outbox sweep publishes later).
-Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``. A refusal writes only an audit
-record, in its own transaction, and is raised to the adapter.
+parse → schema → signature (caller's policy) → rules and attachments (these in a worker
+process, ``gateway.intake_checks``) → authorize (the caller speaks for ``From``) → resolve
+(every recipient through the directory) → store (one transaction holds the message, one
+delivery per recipient, status history and audit record; packets accepted concurrently
+share that transaction, ``gateway.store.group_commit``, and each caller is answered only
+after it commits) → publish (publisher confirms, then ``mark_published``; on failure the
+outbox sweep publishes later). Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``.
+A refusal writes only an audit record, in its own transaction, and is raised to the adapter.
 """
 
 from __future__ import annotations

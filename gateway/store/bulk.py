@@ -94,26 +94,24 @@ async def add_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 async def load_deliveries(
     conn: AsyncConnection, ids: Collection[str]
 ) -> dict[str, tuple[DeliveryRow, MessageRow]]:
-    """Return each known delivery with its message, by delivery id (two queries)."""
+    """Return each known delivery with its message, by delivery id (one query)."""
     if not ids:
         return {}
+    d_cols = [c.label(f"d_{c.name}") for c in _DELIVERY_COLS]
+    m_cols = [c.label(f"m_{c.name}") for c in _MESSAGE_COLS]
+    stmt = (
+        select(*d_cols, *m_cols)
+        .join_from(Delivery, Message, Delivery.message_id == Message.id)
+        .where(Delivery.id.in_(list(ids)))
+    )
     with translate_errors():
-        rows = (
-            (await conn.execute(select(*_DELIVERY_COLS).where(Delivery.id.in_(list(ids)))))
-            .mappings()
-            .all()
-        )
-        deliveries = [_row(DeliveryRow, r) for r in rows]
-        wanted = list({d.message_id for d in deliveries})
-        found = (
-            (await conn.execute(select(*_MESSAGE_COLS).where(Message.id.in_(wanted))))
-            .mappings()
-            .all()
-            if wanted
-            else []
-        )
-    messages = {r["id"]: _row(MessageRow, r) for r in found}
-    return {d.id: (d, messages[d.message_id]) for d in deliveries if d.message_id in messages}
+        rows = (await conn.execute(stmt)).mappings().all()
+    out = {}
+    for r in rows:
+        delivery = DeliveryRow(**{f.name: r[f"d_{f.name}"] for f in fields(DeliveryRow)})
+        message = MessageRow(**{f.name: r[f"m_{f.name}"] for f in fields(MessageRow)})
+        out[delivery.id] = (delivery, message)
+    return out
 
 
 async def mark_delivered_many(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
@@ -128,17 +126,16 @@ async def mark_delivered_many(conn: AsyncConnection, ids: Sequence[str]) -> set[
         return set()
     now = utcnow()
     where = (Delivery.id.in_(list(ids)), Delivery.state.not_in(FINAL_STATES))
+    if conn.dialect.name == "postgresql":
+        seq: Any = DELIVERED_SEQ.next_value()
+    else:
+        # One statement: current max plus the position of the id in ``ids``. SQLite runs
+        # one writer at a time (``BEGIN IMMEDIATE``), so nobody else moves the max meanwhile.
+        top = select(func.coalesce(func.max(Delivery.delivered_seq), 0)).scalar_subquery()
+        seq = top + case(
+            {delivery_id: n for n, delivery_id in enumerate(ids, start=1)}, value=Delivery.id
+        )
     with translate_errors():
-        if conn.dialect.name == "postgresql":
-            seq: Any = DELIVERED_SEQ.next_value()
-        else:
-            base = (
-                await conn.execute(select(func.coalesce(func.max(Delivery.delivered_seq), 0)))
-            ).scalar_one()
-            seq = case(
-                {delivery_id: int(base) + n for n, delivery_id in enumerate(ids, start=1)},
-                value=Delivery.id,
-            )
         result = await conn.execute(
             update(Delivery)
             .where(*where)

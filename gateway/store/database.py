@@ -34,6 +34,12 @@ def async_url(url: str) -> str:
 def _setup_sqlite(engine: AsyncEngine) -> None:
     """WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` on every connection.
 
+    ``synchronous=NORMAL`` in WAL mode does not fsync on each commit, only at checkpoints:
+    a committed transaction survives a crash or SIGKILL of the gateway process (the WAL
+    is written to the OS before the commit returns), and the database never corrupts; an
+    operating-system crash or power loss may lose the last commits (FULL would fsync the
+    WAL on each commit and close that window, at a cost in latency).
+
     ``BEGIN IMMEDIATE`` takes the write lock at the start of a transaction, so a
     read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT (which ignores the
     busy timeout) when another process or connection wrote in between.
@@ -53,6 +59,14 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, _state: Any = None) -> None:
+        # The pool's own reset (a ROLLBACK on every check-in, one more round trip to the
+        # driver's thread per transaction) is off for SQLite; roll back only a connection
+        # really left inside a transaction. ``in_transaction`` is read without a round trip.
+        if dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the async engine for ``url`` (``sqlite:///path`` or ``postgresql://…``).
@@ -63,6 +77,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     full = async_url(url)
     try:
         if full.startswith("sqlite+aiosqlite:"):
+            kwargs.setdefault("pool_reset_on_return", None)  # see _setup_sqlite
             engine = create_async_engine(full, **kwargs)
             _setup_sqlite(engine)
             return engine
@@ -85,6 +100,17 @@ async def create_schema(engine: AsyncEngine) -> None:
         raise StoreError(f"cannot reach the database: {exc}") from exc
 
 
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import asyncpg  # optional: only with a PostgreSQL store
+    except ImportError:
+        return ()
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+_DRIVER_ERRORS = _driver_errors()
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Translate SQLAlchemy and driver errors raised inside the block into ``StoreError``.
@@ -101,6 +127,8 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(str(exc)) from exc
     except OSError as exc:
         raise StoreError(f"cannot reach the database: {exc}") from exc
+    except _DRIVER_ERRORS as exc:  # raised unwrapped by asyncpg while a server restarts
+        raise StoreError(f"database driver error: {exc}") from exc
 
 
 @asynccontextmanager
