@@ -141,15 +141,26 @@ def _upstream_link(settings: Settings) -> UpstreamLink | None:
     )
 
 
-def _transports(app: web.Application, settings: Settings) -> dict[str, Transport]:
+def delivery_transports(
+    *, node_key: Any | None, node_code: str, upstream: UpstreamLink | None = None
+) -> dict[str, Transport]:
+    """The outbound transports by endpoint kind: mailbox always, push with a node key to
+    sign requests, peer when an upstream axis is configured."""
     transports: dict[str, Transport] = {"mailbox": MailboxTransport()}
-    node = app.get(appkeys.NODE)
-    if node is not None:
-        transports["push"] = PushTransport(None, node.key, node_code=settings.node.code)
-    link = _upstream_link(settings)
-    if link is not None:
-        transports["peer"] = upstream_transport(link, node=settings.node.code)
+    if node_key is not None:
+        transports["push"] = PushTransport(None, node_key, node_code=node_code)
+    if upstream is not None:
+        transports["peer"] = upstream_transport(upstream, node=node_code)
     return transports
+
+
+def _transports(app: web.Application, settings: Settings) -> dict[str, Transport]:
+    node = app.get(appkeys.NODE)
+    return delivery_transports(
+        node_key=node.key if node is not None else None,
+        node_code=settings.node.code,
+        upstream=_upstream_link(settings),
+    )
 
 
 def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -13,8 +13,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from adapters.push.signature import SigningKey
-from adapters.push.transport import PushTransport
+from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
@@ -23,7 +22,6 @@ from gateway.outbox import run_periodically, sweep
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
-from gateway.transports import MailboxTransport, Transport
 
 app = typer.Typer(help="Parked deliveries, replay, and a stand-alone delivery worker.")
 
@@ -135,7 +133,7 @@ def replay_command(
         raise typer.Exit(1)
 
 
-def _node_key(path: Path | None) -> SigningKey:
+def _node_key(path: Path | None) -> Any:
     if path is not None and path.is_file():
         key: Any = load_pem_private_key(path.read_bytes(), password=None)
         return key  # type: ignore[no-any-return]
@@ -149,7 +147,7 @@ async def run_worker(
     blob_dir: Path,
     ladder: tuple[float, ...],
     prefetch: int,
-    node_key: SigningKey,
+    node_key: Any,
     node_code: str,
     sweep_interval_s: float,
     sweep_older_than_s: float,
@@ -159,8 +157,7 @@ async def run_worker(
     await create_schema(engine)
     broker = Broker()
     await broker.connect(amqp_url, prefetch=prefetch, ladder=ladder)
-    push = PushTransport(None, node_key, node_code=node_code)
-    transports: dict[str, Transport] = {"mailbox": MailboxTransport(), "push": push}
+    transports = delivery_transports(node_key=node_key, node_code=node_code)
     service = DeliveryService(engine, FileBlobStore(blob_dir), broker, transports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
