@@ -57,12 +57,16 @@ class Issue:
         }
 
 
-class EdxmlError(Exception):
-    """Base of every refusal raised by ``edxml``."""
+class BilingualError(Exception):
+    """A refusal with a stable code, Vietnamese and English messages, a detail and a path.
 
-    code: ClassVar[str] = "EDXML_ERROR"
-    message_vi: ClassVar[str] = "Gói tin edXML không hợp lệ"
-    message_en: ClassVar[str] = "Invalid edXML packet"
+    Shared shape of ``EdxmlError`` and the gateway's ``GatewayError`` (which are distinct
+    trees: catching one never catches the other).
+    """
+
+    code: ClassVar[str] = "ERROR"
+    message_vi: ClassVar[str] = "Lỗi"
+    message_en: ClassVar[str] = "Error"
 
     def __init__(self, detail: str = "", *, path: str = "") -> None:
         self.detail = detail
@@ -82,6 +86,14 @@ class EdxmlError(Exception):
     def as_issue(self) -> Issue:
         """Return this error as an :class:`Issue`."""
         return Issue(self.code, self.text_vi, self.text_en, self.path)
+
+
+class EdxmlError(BilingualError):
+    """Base of every refusal raised by ``edxml``."""
+
+    code: ClassVar[str] = "EDXML_ERROR"
+    message_vi: ClassVar[str] = "Gói tin edXML không hợp lệ"
+    message_en: ClassVar[str] = "Invalid edXML packet"
 
 
 class NotWellFormed(EdxmlError):

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from edxml.errors import EdxmlError, Issue
+from edxml.errors import BilingualError, EdxmlError
 
 
-class GatewayError(Exception):
+class GatewayError(BilingualError):
     """Base of every refusal raised by the gateway core."""
 
     code: ClassVar[str] = "GATEWAY_ERROR"
@@ -35,25 +35,9 @@ class GatewayError(Exception):
     message_en: ClassVar[str] = "Internal error"
 
     def __init__(self, detail: str = "", *, path: str = "", code: str | None = None) -> None:
-        self.detail = detail
-        self.path = path
         if code is not None:
-            self.code = code
-        super().__init__(self.text_en)
-
-    @property
-    def text_vi(self) -> str:
-        """Vietnamese message with the detail appended."""
-        return f"{self.message_vi}: {self.detail}" if self.detail else self.message_vi
-
-    @property
-    def text_en(self) -> str:
-        """English message with the detail appended."""
-        return f"{self.message_en}: {self.detail}" if self.detail else self.message_en
-
-    def as_issue(self) -> Issue:
-        """Return this error as an ``edxml.Issue`` (the JSON error shape)."""
-        return Issue(self.code, self.text_vi, self.text_en, self.path)
+            self.code = code  # type: ignore[misc]  # per-instance code (e.g. a VXP number)
+        super().__init__(detail, path=path)
 
 
 class AuthError(GatewayError):
