@@ -19,38 +19,27 @@ async def get_agencies_list(
     request: web.Request, signed: SignedRequest, caller: Caller
 ) -> dict[str, Any]:
     """``getAgenciesList``: the directory's agencies with their old (QCVN 102) codes."""
-    data = [
-        {
-            "id": agency.code,
-            "code": agency.code,
-            "name": agency.name,
-            "mail": agency.mail or "",
-            "pid": agency.parent_code or "",
-            "oldCode": agency.old_code or "",
-            "status": agency.status,
-        }
-        for agency in _agencies(request)
-    ]
-    return vxp.ok_body(data=data)
+    return vxp.ok_body(data=[_agency_record(a, old_code_key="oldCode") for a in _agencies(request)])
 
 
 async def get_agencies_list_qd20(
     request: web.Request, signed: SignedRequest, caller: Caller
 ) -> dict[str, Any]:
     """``getAgenciesListQD20``: the same list keyed by QĐ 20 code, ``code102`` the old one."""
-    data = [
-        {
-            "id": agency.code,
-            "code": agency.code,
-            "name": agency.name,
-            "mail": agency.mail or "",
-            "code102": agency.old_code or "",
-            "pid": agency.parent_code or "",
-            "status": agency.status,
-        }
-        for agency in _agencies(request)
-    ]
-    return vxp.ok_body(data=data)
+    return vxp.ok_body(data=[_agency_record(a, old_code_key="code102") for a in _agencies(request)])
+
+
+def _agency_record(agency: Any, *, old_code_key: str) -> dict[str, str]:
+    # The two SDK operations differ only in the name of the old-code field.
+    return {
+        "id": agency.code,
+        "code": agency.code,
+        "name": agency.name,
+        "mail": agency.mail or "",
+        old_code_key: agency.old_code or "",
+        "pid": agency.parent_code or "",
+        "status": agency.status,
+    }
 
 
 def _agencies(request: web.Request) -> list[Any]:
