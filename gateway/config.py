@@ -9,7 +9,7 @@ Relative paths are taken as written (relative to the working directory of the pr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -83,6 +83,15 @@ class SystemSettings(_Section):
     secret: SecretStr
     agencies: tuple[str, ...] = ()
     policy: str = "legacy"
+    # Authentication profile on the VXP door: "sdk" survives the axis SDK's frozen timestamp
+    # and replays (every VXP operation is idempotent), "strict" keeps skew + replay cache.
+    profile: Literal["strict", "sdk"] = "sdk"
+    # CIDR allow-list of caller addresses; empty means any address.
+    allowed_networks: tuple[str, ...] = ()
+    # PDF attachment signatures: "report" accepts and reports, "require" refuses unsigned.
+    pdf_signatures: Literal["report", "require"] = "report"
+    # Packet signer bound to the sending agency.
+    signer_binding: Literal["off", "warn", "require"] = "off"
 
     @field_validator("policy")
     @classmethod
