@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, packet, report, serve
+from gateway.commands import duties as duties_commands
+from gateway.commands import systems as systems_commands
 
 app = typer.Typer(
     name="edoc-gateway",
@@ -22,6 +24,8 @@ app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
+app.add_typer(systems_commands.app, name="systems")
+app.add_typer(duties_commands.app, name="duties")
 
 
 def main() -> None:
