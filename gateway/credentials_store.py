@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -124,10 +124,15 @@ class SystemsStore:
         return Snapshot(version, systems)
 
     async def idle(self, cutoff: datetime) -> list[SystemView]:
-        """Active systems that neither sent nor fetched since ``cutoff`` (a system never seen
-        counts from its creation)."""
-        seen = func.coalesce(_T.c.last_activity_at, _T.c.created_at)
-        return await self._where((_T.c.status == "active") & (seen < cutoff))
+        """Active systems that neither sent nor fetched since ``cutoff``; a system never
+        seen counts from its creation, a re-enabled one from its re-enabling."""
+
+        def since(view: SystemView) -> datetime:
+            moments = [view.created_at, view.last_activity_at, view.status_changed_at]
+            return max(m for m in moments if m is not None)
+
+        active = await self._where(_T.c.status == "active")
+        return [v for v in active if since(v) < cutoff]
 
     async def suspended_before(self, cutoff: datetime) -> list[SystemView]:
         """Systems suspended for inactivity before ``cutoff`` (due for revocation)."""
