@@ -85,6 +85,7 @@ class DutyLeaseRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_ok: Mapped[bool | None] = mapped_column(Boolean)
     last_result: Mapped[str | None] = mapped_column(String(2000))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     runs: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -99,6 +100,9 @@ class Duty:
     name: str
     interval_s: float
     run: Callable[[], Awaitable[str]]
+    # Told of the duty's state at every tick, in every process (metrics that must not
+    # depend on which process ran the duty).
+    on_state: Callable[[DutyState], None] | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -119,6 +123,7 @@ class DutyState:
     finished_at: datetime | None = None
     last_ok: bool | None = None
     last_result: str | None = None
+    last_success_at: datetime | None = None
     runs: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,6 +138,7 @@ class DutyState:
             "last_run": iso(self.finished_at),
             "last_ok": self.last_ok,
             "last_result": self.last_result,
+            "last_success": iso(self.last_success_at),
             "next_run": iso(self.next_due_at),
             "running": self.running,
             "owner": self.owner,
@@ -159,6 +165,7 @@ def _state(row: Any) -> DutyState:
         finished_at=utc(row.finished_at),
         last_ok=row.last_ok,
         last_result=row.last_result,
+        last_success_at=utc(row.last_success_at),
         runs=int(row.runs or 0),
     )
 
@@ -243,6 +250,8 @@ class DutyLeases:
             "last_ok": ok,
             "last_result": result[:2000],
         }
+        if ok:
+            values["last_success_at"] = now
         with translate_errors():
             async with self.engine.begin() as conn:
                 done = await conn.execute(
@@ -335,6 +344,9 @@ class Scheduler:
                 DUTY_NEXT_RUN.labels(duty=name).set(state.next_due_at.timestamp())
             if state.last_ok is not None:
                 DUTY_LAST_OK.labels(duty=name).set(1 if state.last_ok else 0)
+            hook = self.duties[name].on_state
+            if hook is not None:
+                hook(state)
 
     def detail(self) -> str:
         """The ``/readyz`` detail: one short line per duty."""

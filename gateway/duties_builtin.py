@@ -30,8 +30,8 @@ from gateway.config import Settings
 from gateway.credentials import Clock, utcnow
 from gateway.credentials_store import SystemsStore
 from gateway.directory_sync import DirectorySource, FileSource, sync_once
-from gateway.duties import Duty
-from gateway.metrics import NAMESPACE, REGISTRY
+from gateway.duties import Duty, DutyState
+from gateway.metrics import DIRECTORY_LAST_SYNC, NAMESPACE, REGISTRY
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +166,17 @@ async def verify_audit(engine: AsyncEngine) -> str:
     return "chain intact"
 
 
+def _synced_at(state: DutyState) -> None:
+    # Every process exports the cluster's last successful sync, not only the one that ran it.
+    if state.last_success_at is not None:
+        DIRECTORY_LAST_SYNC.set(state.last_success_at.timestamp())
+
+
+def _audit_state(state: DutyState) -> None:
+    if state.last_ok is not None:
+        AUDIT_CHAIN_OK.set(1 if state.last_ok else 0)
+
+
 def build_duties(
     settings: Settings,
     *,
@@ -185,7 +196,9 @@ def build_duties(
             summary = (await sync_once(engine, source)).summary()
             return ", ".join(f"{k}={v}" for k, v in summary.items() if not k.endswith("_codes"))
 
-        duties.append(Duty("directory-sync", cfg.directory_sync_interval_s, sync))
+        duties.append(
+            Duty("directory-sync", cfg.directory_sync_interval_s, sync, on_state=_synced_at)
+        )
     if systems is not None:
 
         async def inactivity() -> str:
@@ -211,7 +224,9 @@ def build_duties(
     async def audit_verify() -> str:
         return await verify_audit(engine)
 
-    duties.append(Duty("audit-verify", cfg.audit_verify_interval_s, audit_verify))
+    duties.append(
+        Duty("audit-verify", cfg.audit_verify_interval_s, audit_verify, on_state=_audit_state)
+    )
     if broker is not None:
 
         async def sweep() -> str:

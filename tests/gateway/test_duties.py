@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.config import load_settings
 from gateway.credentials import SystemSpec
 from gateway.credentials_crypto import SecretBox, new_key_text
 from gateway.credentials_sql import SqlCallingSystems
 from gateway.credentials_store import SystemsStore
-from gateway.duties import Duty, DutyLeases, Scheduler, run_duty
-from gateway.duties_builtin import apply_inactivity, months_before, verify_audit
+from gateway.duties import Duty, DutyLeases, Scheduler, duties_check, run_duty
+from gateway.duties_builtin import (
+    AUDIT_CHAIN_OK,
+    apply_inactivity,
+    build_duties,
+    directory_source,
+    months_before,
+    verify_audit,
+)
+from gateway.metrics import DIRECTORY_LAST_SYNC
 from gateway.store.database import create_engine, create_schema
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -162,3 +172,36 @@ async def test_inactivity_suspends_then_revokes(engine) -> None:
     await registry.refresh()
     assert registry.get("IDLE").secrets == ()
     await registry.close()
+
+
+async def test_directory_sync_duty_and_cluster_wide_metric(engine, store_url, tmp_path) -> None:
+    source = tmp_path / "axis.json"
+    records = [{"code": "000.00.00.G22", "name": "Văn phòng Chính phủ"}]
+    source.write_text(json.dumps({"data": records}), encoding="utf-8")
+    settings = load_settings(None, store={"url": store_url}, directory={"url": str(source)})
+    duties = build_duties(settings, engine=engine, source=directory_source(settings))
+    names = [d.name for d in duties]
+    assert names == ["directory-sync", "certificates", "audit-verify"]  # no store, no broker
+    runner = Scheduler(engine, duties, owner="runner")
+    assert "directory-sync" in await runner.tick()
+    await settle(runner)
+    state = (await DutyLeases(engine).states())["directory-sync"]
+    assert state.last_ok and "added=1" in state.last_result
+    DIRECTORY_LAST_SYNC.set(0)
+    AUDIT_CHAIN_OK.set(0)
+    other = Scheduler(engine, duties, owner="other")
+    assert await other.tick() == []  # nothing due: the runner ran everything
+    assert DIRECTORY_LAST_SYNC._value.get() == state.last_success_at.timestamp()
+    assert AUDIT_CHAIN_OK._value.get() == 1
+    assert "directory-sync: ok (added=1" in other.detail()
+
+
+async def test_readiness_check_reports_duties(engine) -> None:
+    scheduler = Scheduler(engine, [counting("x", 60, [])], owner="a")
+    check = duties_check(lambda: scheduler)
+    assert await check.probe() == "x: never run, last -, next -"
+    await scheduler.tick()
+    await settle(scheduler)
+    await scheduler.tick()
+    assert (await check.probe()).startswith("x: ok (run 1), last ")
+    assert await duties_check(lambda: None).probe() == "scheduler not started"
