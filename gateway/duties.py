@@ -23,6 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -328,9 +329,12 @@ class Scheduler:
             if await self.leases.claim(duty, self.owner):
                 task = asyncio.create_task(run_duty(duty, self.leases, self.owner))
                 self._running[duty.name] = task
-                task.add_done_callback(lambda _t, n=duty.name: self._running.pop(n, None))
+                task.add_done_callback(partial(self._ended, duty.name))
                 started.append(duty.name)
         return started
+
+    def _ended(self, name: str, _task: asyncio.Task[Any]) -> None:
+        self._running.pop(name, None)
 
     def _publish(self, states: dict[str, DutyState]) -> None:
         for name in self.duties:

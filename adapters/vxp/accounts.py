@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from gateway.auth import Caller
@@ -34,6 +35,10 @@ class SystemLike(Protocol):
         ...
 
 
+def _fixed(secret: str, _system_id: str) -> str | None:
+    return secret
+
+
 class SystemAccounts:
     """Looks up calling systems by id; never logs or returns a secret to a caller."""
 
@@ -43,6 +48,10 @@ class SystemAccounts:
     def _live(self, system_id: str) -> SystemRecord | None:
         record = self._registry.get(system_id)
         return record if record is not None and record.enabled else None
+
+    def record(self, system_id: str) -> SystemRecord | None:
+        """The enabled system's record (profile, allowed networks, policies), or ``None``."""
+        return self._live(system_id)
 
     def secrets_for(self, system_id: str) -> tuple[str, ...]:
         """Return the secrets valid now for ``system_id``, newest first (empty: refused)."""
@@ -73,7 +82,7 @@ class SystemAccounts:
                 raise
             for secret in older:
                 try:
-                    return verify(lambda _system_id, s=secret: s)
+                    return verify(partial(_fixed, secret))
                 except AuthError as again:
                     if type(again) is not AuthError:
                         raise

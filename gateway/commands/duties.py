@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,7 +59,7 @@ def _intervals(settings: Settings) -> dict[str, float]:
     }
 
 
-def _run(work: Callable[[], Awaitable[Any]]) -> Any:
+def _run(work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     try:
         return asyncio.run(work())
     except GatewayError as exc:

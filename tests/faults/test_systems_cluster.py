@@ -25,10 +25,11 @@ from sqlalchemy import text
 from gateway.auth import sign_request
 from gateway.store.database import create_engine
 from tests.faults.cluster import ADMIN_TOKEN, G22, REPO, GatewayProcess, NodeConfig, Pki, report
+from tests.vxp_client import VxpTestClient
 
 pytestmark = pytest.mark.integration
 
-OVERLAP_S = 6.0
+OVERLAP_S = 8.0
 DUTY_INTERVAL_S = 2.0
 LIVE_WITHIN_S = 2.0
 
@@ -131,11 +132,15 @@ async def test_systems_live_on_two_processes_and_duties_once_per_interval(
     for url in urls:
         await until(lambda u=url: _is(http, u, "QLVB-NEW", new_secret, 200), LIVE_WITHIN_S + 1)
         assert await status(http, url, "QLVB-NEW", secret) == 200  # old one, in the overlap
+        for key in (secret, new_secret):  # the VXP door too (HMAC with either secret)
+            assert (await vxp_agencies(http, url, key))["status"] == "OK"
     assert time.monotonic() - rotated_at < OVERLAP_S - 1, "the overlap check came too late"
     await asyncio.sleep(max(0.0, OVERLAP_S - (time.monotonic() - rotated_at)) + 0.5)
     for url in urls:
         assert await status(http, url, "QLVB-NEW", secret) == 401
         assert await status(http, url, "QLVB-NEW", new_secret) == 200
+        assert (await vxp_agencies(http, url, secret))["status"] == "FAIL"
+        assert (await vxp_agencies(http, url, new_secret))["status"] == "OK"
 
     # -- disable: refused on both within the refresh delay ------------------------------------
     disabled = cli(config, "systems", "disable", "QLVB-NEW", "--reason", "test")
@@ -174,6 +179,12 @@ async def test_systems_live_on_two_processes_and_duties_once_per_interval(
         f"SYSTEMS-CLUSTER: added_seen_s={max(seen_in):.2f} disabled_seen_s={max(off_in):.2f} "
         f"duty_runs={leases} per_process={per_process} elapsed_s={elapsed:.1f}"
     )
+
+
+async def vxp_agencies(http: aiohttp.ClientSession, url: str, secret: str) -> dict:
+    """``getAgenciesList`` on the VXP door as QLVB-NEW with ``secret``."""
+    client = VxpTestClient(http, url + "/vxp", "QLVB-NEW", secret)
+    return await client.call("getAgenciesList")
 
 
 async def _is(http: aiohttp.ClientSession, url: str, system: str, secret: str, want: int) -> bool:
