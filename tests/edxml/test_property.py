@@ -31,7 +31,7 @@ SMALL = [own(OWN_DOCUMENT), own(OWN_STATUS)] + [
     )
     if (THIRD_PARTY_REAL / name).is_file()
 ]
-TODAY = date(2025, 6, 1)
+TODAY = date(2026, 6, 1)
 SETTINGS = settings(
     max_examples=150,
     deadline=None,
