@@ -19,8 +19,8 @@ NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
 SENDER = "000.00.00.G22"
 RECIPIENTS = ("000.00.00.H41", "000.00.00.H14")
-DOCUMENT_ID = "000.00.00.G22,2026/03/16,215/VPCP-KSTT"
-BUSINESS_DOCUMENT_ID = "000.00.00.G22,2026/02/30,214/VPCP-KSTT"  # an impossible date
+DOCUMENT_ID = "000.00.00.G22,2025/03/17,215/VPCP-KSTT"
+BUSINESS_DOCUMENT_ID = "000.00.00.G22,2025/02/30,214/VPCP-KSTT"  # an impossible date
 SUBJECT = "V/v vận hành thử cổng trao đổi văn bản điện tử của tỉnh"
 
 
@@ -29,7 +29,7 @@ def _attachment_zip() -> bytes:
     doc = bytes.fromhex("d0cf11e0a1b11ae1") + b"\x00" * 504 + "Nội dung thử nghiệm".encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo("cong-van-215.doc", date_time=(2026, 3, 16, 8, 0, 0))
+        info = zipfile.ZipInfo("cong-van-215.doc", date_time=(2025, 3, 17, 8, 0, 0))
         archive.writestr(info, doc)
     return buf.getvalue()
 
@@ -82,7 +82,7 @@ def _header_parts(
           <edXML:FullName>Trần Văn Thử</edXML:FullName>
         </edXML:SignerInfo>
 """,
-        "DueDate": "        <edXML:DueDate>2026/03/31</edXML:DueDate>\n",
+        "DueDate": "        <edXML:DueDate>2025/03/31</edXML:DueDate>\n",
         "OtherInfo": """        <edXML:OtherInfo>
           <edXML:Priority>1</edXML:Priority>
           <edXML:SphereOfPromulgation>Liên thông văn bản quốc gia</edXML:SphereOfPromulgation>
@@ -106,7 +106,7 @@ def _trace_parts(doc_type: int, reason: str, business_tag: str) -> dict[str, str
 """,
         "TraceHeader": f"""        <edXML:TraceHeader>
           <edXML:OrganId>{SENDER}</edXML:OrganId>
-          <edXML:Timestamp>2026/03/16 08:30:00</edXML:Timestamp>
+          <edXML:Timestamp>2025/03/17 08:30:00</edXML:Timestamp>
         </edXML:TraceHeader>
 """,
     }
@@ -139,7 +139,7 @@ def document(
     recipients: tuple[str, ...] = RECIPIENTS,
     document_id: str = DOCUMENT_ID,
     code_number: str = "215",
-    promulgation_date: str = "2026/03/16",
+    promulgation_date: str = "2025/03/17",
     signature: str = PLACEHOLDER_SIGNATURE,
 ) -> str:
     """One document packet as producers on the axis write it, with the quirks chosen."""
@@ -201,7 +201,7 @@ def status_in_message_header(code: str = "05") -> str:
         <edXML:ResponseFor>
           <edXML:OrganId>{SENDER}</edXML:OrganId>
           <edXML:Code>215/VPCP-KSTT</edXML:Code>
-          <edXML:PromulgationDate>2026/03/16</edXML:PromulgationDate>
+          <edXML:PromulgationDate>2025/03/17</edXML:PromulgationDate>
           <edXML:DocumentId>{DOCUMENT_ID}</edXML:DocumentId>
         </edXML:ResponseFor>
         <edXML:StaffInfo>
@@ -210,7 +210,7 @@ def status_in_message_header(code: str = "05") -> str:
         </edXML:StaffInfo>
         <edXML:StatusCode>{code}</edXML:StatusCode>
         <edXML:Description>Đang xử lý văn bản đến</edXML:Description>
-        <edXML:Timestamp>2026/03/17 09:15:00</edXML:Timestamp>
+        <edXML:Timestamp>2025/03/18 09:15:00</edXML:Timestamp>
       </edXML:MessageHeader>
     </edXML:edXMLHeader>
   </edXML:edXMLEnvelope>
@@ -252,11 +252,11 @@ FIXTURES: dict[str, tuple[str, str]] = {
         "MessageHeader and TraceHeaderList children in another producer's order",
     ),
     "date-dd-mm-yyyy.edxml": (
-        document(promulgation_date="16/03/2026"),
+        document(promulgation_date="17/03/2025"),
         "PromulgationDate written dd/MM/yyyy",
     ),
     "document-id-other-agency.edxml": (
-        document(document_id="000.00.00.H41,2026/03/16,215/VPCP-KSTT"),
+        document(document_id="000.00.00.H41,2025/03/17,215/VPCP-KSTT"),
         "DocumentId whose agency part is not the sender",
     ),
     "code-number-letters.edxml": (

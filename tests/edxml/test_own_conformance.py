@@ -51,12 +51,12 @@ def test_new_document_values_and_quirks() -> None:
     packet = _document("document-new.edxml")
     assert packet.sender == "000.00.00.G22"
     assert packet.recipients == ("000.00.00.H41", "000.00.00.H14")
-    assert packet.document_id == "000.00.00.G22,2026/03/16,215/VPCP-KSTT"
+    assert packet.document_id == "000.00.00.G22,2025/03/17,215/VPCP-KSTT"
     assert packet.header.code is not None
     assert packet.header.code.code_notation == "VPCP-KSTT"
     assert packet.business is not None
     assert packet.business.doc_type == BusinessDocType.NEW  # read from "Bussiness"
-    assert packet.business.document_id.endswith("2026/02/30,214/VPCP-KSTT")
+    assert packet.business.document_id.endswith("2025/02/30,214/VPCP-KSTT")
     # The impossible date inside the Bussiness DocumentId is a warning, not a refusal.
     assert WARN_DOCUMENT_ID_DATE in _warnings("document-new.edxml")
     result = check_packet(own("document-new.edxml"), policy="legacy", trust_anchors=[])
@@ -74,7 +74,7 @@ def test_business_spelling_does_not_change_the_model() -> None:
 
 def test_dd_mm_yyyy_promulgation_date() -> None:
     info = _document("date-dd-mm-yyyy.edxml").header.promulgation_info
-    assert info is not None and info.promulgation_date == date(2026, 3, 16)
+    assert info is not None and info.promulgation_date == date(2025, 3, 17)
 
 
 def test_document_id_of_another_agency_is_a_warning() -> None:

@@ -69,7 +69,7 @@ def test_json_summary_carries_own_packet_values() -> None:
     assert summary["kind"] == "document"
     assert summary["from"] == "000.00.00.G22"
     assert summary["to"] == ["000.00.00.H41", "000.00.00.H14"]
-    assert summary["document_id"] == "000.00.00.G22,2026/03/16,215/VPCP-KSTT"
+    assert summary["document_id"] == "000.00.00.G22,2025/03/17,215/VPCP-KSTT"
     assert summary["attachments"][0]["name"] == "cong-van-215.doc"
 
 
