@@ -131,7 +131,7 @@ def test_sign_then_validate_strict(tmp_path: Path, key_type: str) -> None:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["signature"]["status"] == "verified"
 
-    tampered = out.read_bytes().replace(b"7816/VPCP", b"7817/VPCP", 1)
+    tampered = out.read_bytes().replace(b"/VPCP-", b"/VPCQ-", 1)
     (tmp_path / "tampered.edxml").write_bytes(tampered)
     bad = run_cli(
         "validate",
