@@ -27,7 +27,7 @@ from .attachments import (
 )
 from .errors import EdxmlError, Issue
 from .model import Envelope, StatusMessage
-from .parse import DEFAULT_LIMITS, Limits, safe_fromstring
+from .safexml import DEFAULT_LIMITS, Limits, safe_fromstring
 from .rules import check as check_rules
 from .schema import validate_schema
 from .signature import Policy, Verification, verify_root
