@@ -28,6 +28,7 @@ from adapters.soap.server import build_soap_app
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys, certs, outbox
+from gateway.access import Access
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
@@ -36,7 +37,7 @@ from gateway.core import Gateway
 from gateway.delivery import DeliveryService, close_transports
 from gateway.directory_sql import SqlDirectory
 from gateway.directory_sync import start_directory
-from gateway.health import Check, CheckFailed, HealthChecker, readiness_checks
+from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
 from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
@@ -118,6 +119,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             trust_anchors=load_anchors(settings),
             max_bytes=settings.limits.max_packet_bytes,
             node_code=settings.node.code,
+            access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         yield
@@ -213,6 +215,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
         )
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
+    app[appkeys.MAINTENANCE] = Maintenance()
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_directory_ctx)
     app.cleanup_ctx.append(_broker_ctx(settings))
@@ -274,7 +277,7 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
         app,
-        checker=HealthChecker(checks),
+        checker=HealthChecker(checks, maintenance=app[appkeys.MAINTENANCE]),
         admin_tokens=tokens,
         engine=_EngineProxy(),  # type: ignore[arg-type]
     )

@@ -88,8 +88,8 @@ class Gateway:
         self.node = node
 
     def agencies_of(self, caller: Caller) -> frozenset[str]:
-        """Return every agency code the caller may act for."""
-        return caller.agencies | self.directory.agencies_for_system(caller.system_id)
+        """Return every agency code the caller may act for (normal form, ``gateway.access``)."""
+        return self.intake.access.speaks_for(caller)
 
     async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
