@@ -10,7 +10,14 @@ from gateway.access import Access, normal_code
 from gateway.audit import AuditRecord
 from gateway.auth import Caller
 from gateway.directory import InMemoryDirectory
-from gateway.errors import AgencyDissolved, AgencyInactive, MaintenanceMode, SenderNotAllowed
+from gateway.core import inbox_cursor
+from gateway.errors import (
+    AgencyDissolved,
+    AgencyInactive,
+    MaintenanceMode,
+    RequestInvalid,
+    SenderNotAllowed,
+)
 from gateway.health import Maintenance
 from gateway.intake import Intake
 from gateway.store.database import transaction
@@ -90,3 +97,15 @@ async def test_intake_refuses_a_suspended_sender(intake: Intake) -> None:
     intake.directory.put_many(suspended)  # type: ignore[attr-defined]
     with pytest.raises(AgencyInactive):
         await intake.accept(document("8"), SENDER)
+
+
+@pytest.mark.parametrize("after", ["9" * 40, "+5", "١٢", "1_000", "-1"])
+def test_inbox_cursor_out_of_range_or_misspelt_is_a_clean_refusal(after: str) -> None:
+    with pytest.raises(RequestInvalid) as info:
+        inbox_cursor(after)
+    assert info.value.code == "REQUEST_INVALID"
+
+
+def test_inbox_cursor_accepts_what_the_inbox_returns() -> None:
+    assert inbox_cursor(None) is None and inbox_cursor("") is None
+    assert inbox_cursor(str(2**63 - 1)) == str(2**63 - 1)
