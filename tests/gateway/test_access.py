@@ -9,8 +9,8 @@ from sqlalchemy import select
 from gateway.access import Access, normal_code
 from gateway.audit import AuditRecord
 from gateway.auth import Caller
-from gateway.directory import InMemoryDirectory
 from gateway.core import inbox_cursor
+from gateway.directory import InMemoryDirectory
 from gateway.errors import (
     AgencyDissolved,
     AgencyInactive,
