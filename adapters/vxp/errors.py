@@ -66,7 +66,7 @@ def vxp_error_code(error: BaseException) -> str:
 
 def ok_body(**data: Any) -> dict[str, Any]:
     """Return a successful VXP answer with extra top-level fields (``DocId``, ``data``, …)."""
-    return {"status": "OK", "ErrorCode": OK, "ErrorDesc": "Thành công / Success", **data}
+    return {"status": "OK", "ErrorCode": OK, "ErrorDesc": "Success", **data}
 
 
 def fail_body(error: BaseException, **data: Any) -> dict[str, Any]:
