@@ -22,6 +22,7 @@ rather than agreeing with it):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from multidict import CIMultiDict
 
 VIETNAM = timezone(timedelta(hours=7))
 
@@ -226,6 +227,58 @@ class WireRequest:
     body: bytes
 
 
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+async def http_exchange(
+    url: str, method: str, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], body: bytes
+) -> tuple[int, bytes]:
+    """Send one HTTP/1.1 request with exactly these header lines (names, case, order and
+    repeats as given: aiohttp's client would fold ``docId``/``docid`` into one) and return
+    the status and body of the answer."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    lines = [f"{method} {parts.path or '/'} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(head + (body if method == "POST" else b""))
+            await writer.drain()
+            return await reader.read()
+        finally:
+            writer.close()
+
+    raw = await asyncio.wait_for(exchange(), timeout=120)
+    status_head, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = status_head.decode("latin-1").split("\r\n")
+    answer_headers = {
+        k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)
+    }
+    if answer_headers.get("transfer-encoding", "").lower() == "chunked":
+        rest = _dechunk(rest)
+    elif "content-length" in answer_headers:
+        rest = rest[: int(answer_headers["content-length"])]
+    return int(status_line.split(" ", 2)[1]), rest
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return out
+
+
 # -- the service object ---------------------------------------------------------------------
 
 
@@ -250,6 +303,7 @@ class SdkService:
         self.map.put("timestamp", java_timestamp(now or datetime.now(zone), zone))
         self.map.put("systemid", system_id)
         self.sent = sent if sent is not None else []
+        self.statuses: list[int] = []
 
     def wire_headers(self, content_type: str, params: dict[str, str]) -> list[tuple[str, str]]:
         """Put ``Content-Type`` and ``params`` into the map; return the headers to send."""
@@ -279,16 +333,11 @@ class SdkService:
         self, op: str, params: dict[str, str], body: bytes, *, method: str = "POST", ctype: str
     ) -> bytes:
         headers = self.wire_headers(ctype, params)
-        self.sent.append(WireRequest(method, op, tuple(headers), body))
-        wire = CIMultiDict(headers)
-        async with self.http.request(
-            method,
-            f"{self.endpoint}/{op}",
-            headers=wire,
-            data=body if method == "POST" else None,
-            timeout=aiohttp.ClientTimeout(total=120),
-        ) as response:
-            return await response.read()
+        request = WireRequest(method, op, tuple(headers), body)
+        self.sent.append(request)
+        status, answer = await http_exchange(f"{self.endpoint}/{op}", method, headers, body)
+        self.statuses.append(status)
+        return answer
 
     @staticmethod
     def _head(answer: Any) -> SdkResult:
