@@ -93,12 +93,14 @@ def when(value: datetime | str | None) -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if value.tzinfo is None:
-        return value.strftime("%Y/%m/%d %H:%M:%S")
-    return value.astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S")
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        return moment.strftime("%Y/%m/%d %H:%M:%S")
+    return moment.astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S")
 
 
 def packet_as_sent(raw: bytes, claimed: str) -> bytes:

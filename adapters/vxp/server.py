@@ -90,7 +90,8 @@ def _endpoint(op: str, handler: Handler) -> Callable[[web.Request], Awaitable[we
             answer = vxp.fail_body(refused.error)
         except (GatewayError, EdxmlError) as exc:
             log.info("vxp.refused", op=op, code=exc.code, detail=exc.detail)
-            await context.sink.record(
+            await _record(
+                context.sink,
                 VxpRefusal(
                     op=op,
                     code=exc.code,
@@ -100,7 +101,7 @@ def _endpoint(op: str, handler: Handler) -> Callable[[web.Request], Awaitable[we
                     authenticated=system is not None,
                     remote=request.remote,
                     body=request.get(mailbox.BODY_KEY),
-                )
+                ),
             )
             answer = vxp.fail_body(exc)
         except Exception:
@@ -111,6 +112,14 @@ def _endpoint(op: str, handler: Handler) -> Callable[[web.Request], Awaitable[we
         return _json_answer(op, answer)
 
     return endpoint
+
+
+async def _record(sink: RefusalSink, refusal: VxpRefusal) -> None:
+    # The answer must go out whatever happens to the audit write (it logs its own failures).
+    try:
+        await sink.record(refusal)
+    except Exception:
+        log.exception("vxp.refusal_audit_error", op=refusal.op, code=refusal.code)
 
 
 def _json_answer(op: str, answer: dict[str, Any]) -> web.Response:
