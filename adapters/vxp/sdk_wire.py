@@ -58,7 +58,8 @@ def sdk_timestamp(moment: datetime, zone: tzinfo) -> str:
 
 
 def sdk_file_hash(data: bytes) -> str:
-    """SHA-256 of ``data`` hex-encoded per byte with ``Integer.toHexString`` (62–64 chars)."""
+    """SHA-256 of ``data`` hex-encoded per byte with ``Integer.toHexString`` (the zero of
+    each byte below 0x10 is lost: usually 62–64 characters, sometimes fewer)."""
     return "".join(format(byte, "x") for byte in hashlib.sha256(data).digest())
 
 

@@ -96,7 +96,7 @@ def hmac_hex(secret: str, message: str) -> str:
 
 def file_hash_matches(claimed: str, data: bytes) -> bool:
     """Tell whether a ``hash-file`` header matches ``data`` in the SDK (``Integer.toHexString``
-    per byte, 62–64 characters) or the zero-padded form."""
+    per byte: 64 characters less one per byte below 0x10) or the zero-padded form."""
     claimed = claimed.strip().lower()
     return hmac.compare_digest(claimed, sdk_file_hash(data)) or hmac.compare_digest(
         claimed, hashlib.sha256(data).hexdigest()
