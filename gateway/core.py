@@ -187,6 +187,33 @@ class Gateway:
                 await self._emit_arrived(message, row)
         return [row.recipient_code for row in changed]
 
+    async def refuse(self, caller: Caller, message_id: str, reason: str = "") -> list[str]:
+        """Record that the caller's agencies refused the transfer of a fetched delivery (VXP
+        ``updateStatus fail``): it becomes ``failed`` (the sender sees it in its trace) and
+        no status 01 is sent. A repeat changes nothing. Returns the codes refused now."""
+        _, deliveries = await self._visible(caller, message_id)
+        agencies = self.agencies_of(caller)
+        codes = [
+            d.recipient_code
+            for d in deliveries
+            if d.resolved_code in agencies or d.recipient_code in agencies
+        ]
+        if not codes:
+            raise NotFound(message_id)
+        async with transaction(self.engine) as conn:
+            changed = await repo.mark_failed(conn, message_id, codes, reason)
+            for row in changed:
+                await audit.append(
+                    conn,
+                    event="transfer_refused",
+                    actor=caller.system_id,
+                    message_id=message_id,
+                    agency=row.resolved_code,
+                    outcome="failed",
+                    detail={"reason": reason},
+                )
+        return [row.recipient_code for row in changed]
+
     async def _emit_arrived(self, message: Any, delivery: Any) -> None:
         """Send status 01 on behalf of the recipient; skipped when its state moved on."""
         if self.node is None:

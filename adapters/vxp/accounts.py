@@ -1,7 +1,10 @@
 """Calling systems as the protocol adapters see them: id → secret, and the core's ``Caller``.
 
-Built from the configured systems (``Settings.systems``: id, secret, agencies, policy). VXP
-needs the secret itself to check the HMAC; SOAP compares a presented secret in constant time.
+Built from the configured systems (``Settings.systems``: id, secret, agencies, policy,
+profile, allowed networks). VXP needs the secret itself to check the HMAC
+(:meth:`SystemAccounts.record` gives the whole :class:`adapters.vxp.auth.SystemRecord`);
+SOAP compares a presented secret in constant time. A system may carry more than one valid
+secret (``secrets``, e.g. during a rotation): any of them is accepted.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from adapters.vxp.auth import SystemRecord, parse_networks
 from gateway.auth import Caller
 from gateway.errors import AuthError
 
@@ -32,19 +36,36 @@ def _plain(secret: Any) -> str:
     return getter() if callable(getter) else str(secret)
 
 
+def system_record(system: SystemLike) -> SystemRecord:
+    """Return the VXP door's record of a configured system (every valid secret kept)."""
+    secrets = [_plain(system.secret)] if getattr(system, "secret", None) is not None else []
+    secrets += [_plain(s) for s in getattr(system, "secrets", None) or ()]
+    return SystemRecord(
+        id=system.id,
+        secrets=tuple(dict.fromkeys(s for s in secrets if s)),
+        agencies=frozenset(system.agencies),
+        policy=system.policy,
+        profile=getattr(system, "profile", "sdk") or "sdk",
+        allowed_networks=parse_networks(tuple(getattr(system, "allowed_networks", ()) or ())),
+    )
+
+
 class SystemAccounts:
     """Looks up calling systems by id; never logs or returns a secret to a caller."""
 
     def __init__(self, systems: Iterable[SystemLike]) -> None:
         self._secrets: dict[str, str] = {}
         self._callers: dict[str, Caller] = {}
+        self._records: dict[str, SystemRecord] = {}
         for system in systems:
-            self._secrets[system.id] = _plain(system.secret)
-            self._callers[system.id] = Caller(
-                system_id=system.id,
-                agencies=frozenset(system.agencies),
-                policy=system.policy,
-            )
+            record = system_record(system)
+            self._records[system.id] = record
+            self._secrets[system.id] = record.secrets[0] if record.secrets else ""
+            self._callers[system.id] = record.caller
+
+    def record(self, system_id: str) -> SystemRecord | None:
+        """Return the whole record of ``system_id`` (``None`` when unknown): for VXP checks."""
+        return self._records.get(system_id)
 
     def secret_for(self, system_id: str) -> str | None:
         """Return the secret of ``system_id`` (``None`` when unknown): for HMAC checks."""
@@ -59,11 +80,11 @@ class SystemAccounts:
 
     def check_secret(self, system_id: str, secret: str) -> Caller:
         """Return the caller when ``secret`` is the system's; raise :class:`AuthError` otherwise."""
-        expected = self._secrets.get(system_id)
+        record = self._records.get(system_id)
         # Compare even for an unknown system so timing does not tell which ids exist.
-        ok = hmac.compare_digest(
-            (expected or "\x00unknown").encode("utf-8"), secret.encode("utf-8")
-        )
-        if expected is None or not ok:
+        candidates = record.secrets if record is not None and record.secrets else ("\x00unknown",)
+        given = secret.encode("utf-8")
+        ok = [hmac.compare_digest(c.encode("utf-8"), given) for c in candidates]
+        if record is None or not record.secrets or not any(ok):
             raise AuthError("unknown system or wrong secret")
         return self._callers[system_id]

@@ -398,7 +398,7 @@ CASES: list[Case] = [
     Case("admin", "maintenance-with-agency-token", "AUTH_FAILED"),
     *(Case("vxp", n, c, s) for n, c, s in PACKET_CASES if n in VXP_PACKETS),
     Case("vxp", "tampered-hash-header", "AUTH_FAILED"),
-    Case("vxp", "replayed-request", "AUTH_REPLAY"),
+    Case("vxp", "replayed-request", "AUTH_REPLAY", STRICT),
     Case("vxp", "file-hash-mismatch", "FILE_HASH_MISMATCH"),
     Case("vxp", "register-agency-as-agency", "FORBIDDEN"),
     *(Case("soap", n, c, s) for n, c, s in PACKET_CASES if n in SOAP_PACKETS),
@@ -503,7 +503,9 @@ async def run_vxp(http: aiohttp.ClientSession, node: Node, case: Case) -> Outcom
         call = client.prepare("registerAgency", {"Content-Type": "application/json"}, body=body)
     else:
         packet = packet_for(node, case.name)
-        call = client.prepare("sendEdoc", params, body=packet)
+        call = client.prepare(
+            "sendEdoc", {**params, "hash-file": sdk_hash_file(packet)}, body=packet
+        )
     answer = await client.send(call)
     assert answer["status"] == "FAIL" and answer["ErrorCode"] not in ("0", ""), answer
     return Outcome(answer.get("code", ""), 200, packet, (answer["ErrorDesc"],))
