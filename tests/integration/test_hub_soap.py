@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -142,11 +141,14 @@ async def test_swa_round_trip_pending_get_confirm_traces(hub: Hub) -> None:
     sender = hub.client(G22, "SYS-G22")
     traces = await wait_traces(sender)
     assert [t["StatusCode"] for t in traces] == ["1"]
-    assert traces[0]["ResponseFor"] == "" or True  # nested element: checked below
     later = await sender.traces()
     assert later.findall("Traces/Status") == []  # fetched: not returned again
     history = await sender.traces("2000/01/01 00:00:00")
-    assert [s.findtext(f"{{{E}}}StatusCode") for s in history.findall("Traces/Status")] == ["1"]
+    statuses = history.findall("Traces/Status")
+    assert [s.findtext(f"{{{E}}}StatusCode") for s in statuses] == ["1"]
+    assert statuses[0].findtext(f"{{{E}}}From/{{{E}}}OrganId") == H41
+    assert statuses[0].findtext(f"{{{E}}}ResponseFor/{{{E}}}OrganId") == G22
+    assert statuses[0].findtext(f"{{{E}}}ResponseFor/{{{E}}}DocumentId", "").startswith(G22)
 
 
 async def test_bare_text_xml_and_update_traces_follow_the_state_machine(hub: Hub) -> None:
@@ -155,7 +157,7 @@ async def test_bare_text_xml_and_update_traces_follow_the_state_machine(hub: Hub
     await wait_pending(receiver, number)
     assert (await receiver.confirm(number)).ok
 
-    async def update(code: int) -> bool:
+    async def update(code: int) -> list[str]:
         status = (
             f"<Status><From><OrganId>{H41}</OrganId><OrganName>Nhận</OrganName></From>"
             f"<ResponseFor><OrganId>{G22}</OrganId><Code>1/SA-VP</Code>"
@@ -168,11 +170,11 @@ async def test_bare_text_xml_and_update_traces_follow_the_state_machine(hub: Hub
             "UpdateTraces", envelope(status, key_info(H41, SECRETS["SYS-H41"]))
         )
         assert answer.content_type.startswith("text/xml")
-        return answer.ok
+        return answer.error_codes if not answer.ok else []
 
-    assert await update(3)
-    assert not await update(6) or True  # a skipped step may be refused by the state machine
-    assert not await update(99)
+    assert await update(3) == []
+    assert await update(6) == ["STATUS_TRANSITION"]  # 4 and 5 skipped: the core refuses
+    assert await update(99) == ["EDXML_STATUS_CODE"]
     sender = hub.client(G22, "SYS-G22")
     codes: list[str] = []
     for _ in range(400):
@@ -252,7 +254,8 @@ async def test_unknown_action_and_soap12_are_refused_with_a_report(hub: Hub) -> 
 
 
 async def test_hub_rest_v2_round_trip_with_recipient_check(hub: Hub) -> None:
-    number = await send_pdf(hub)
+    code = str(next(_numbers))
+    number = await send_pdf(hub, code)
     rest = hub.url + "/EdocService"
     h41 = {"organid": H41, "authorization": SECRETS["SYS-H41"]}
     for _ in range(400):
@@ -278,14 +281,20 @@ async def test_hub_rest_v2_round_trip_with_recipient_check(hub: Hub) -> None:
     async with hub.http.post(
         f"{rest}/checkExistDocument",
         headers={"organid": G22, "authorization": SECRETS["SYS-G22"]},
-        data=json.dumps({"fromOrgan": G22, "toOrgan": H41, "docCode": f"{number}/SA-VP"}),
+        data=json.dumps({"fromOrgan": G22, "toOrgan": H41, "docCode": f"{code}/SA-VP"}),
     ) as r:
         exist = await r.json()
-    assert exist["code"] == "200"
+    assert exist["code"] == "200" and exist["isExist"] is True
+    async with hub.http.post(
+        f"{rest}/checkExistDocument",
+        headers={"organid": G22, "authorization": SECRETS["SYS-G22"]},
+        data=json.dumps({"fromOrgan": G22, "toOrgan": H41, "docCode": "0/NONE"}),
+    ) as r:
+        assert (await r.json())["isExist"] is False
     async with hub.http.post(f"{rest}/confirmReceived", headers={**h41, "docid": str(number)}) as r:
         assert (await r.json())["code"] == "0"
-    digest = hashlib.sha256(PDF).hexdigest()
-    assert digest
+    async with hub.http.get(f"{rest}/getPendingDocIds", headers={**h41, "type": "EDOC"}) as r:
+        assert all(d["docId"] != number for d in (await r.json())["data"])
 
 
 async def test_big_unauthenticated_nested_body_is_refused_fast(hub: Hub) -> None:
