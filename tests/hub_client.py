@@ -162,7 +162,9 @@ class HubClient:
 
     async def confirm(self, number: int) -> HubAnswer:
         """ConfirmReceived by numeric id."""
-        return await self.simple("ConfirmReceived", "ConfirmReceived", f"<DocumentId>{number}</DocumentId>")
+        return await self.simple(
+            "ConfirmReceived", "ConfirmReceived", f"<DocumentId>{number}</DocumentId>"
+        )
 
     async def traces(self, timestamp: str | None = None) -> HubAnswer:
         """GetTraces (optionally from a TimeStamp)."""
@@ -201,7 +203,7 @@ def send_document_envelope(
         for cid, name in attachments.items()
     )
     header = (
-        f'<MessageHeader><From><OrganId>{sender}</OrganId><OrganName>Sở A</OrganName>'
+        f"<MessageHeader><From><OrganId>{sender}</OrganId><OrganName>Sở A</OrganName>"
         "<OrganizationInCharge/><OrganAdd/><Email/><Telephone/><Fax/><Website/></From>"
         f"{recipients}<DocumentId>{sender},{day},{number}/{notation}</DocumentId>"
         f"<Code><CodeNumber>{number}</CodeNumber><CodeNotation>{notation}</CodeNotation></Code>"

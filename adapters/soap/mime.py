@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from edxml.edoc_vn import MimePart
-from gateway.errors import RequestInvalid
+from gateway.errors import PayloadTooLarge, RequestInvalid
 
 _PARSER = BytesParser(policy=policy.HTTP)
 
@@ -71,7 +71,8 @@ def _payload(part: EmailMessage) -> bytes:
 
 def root_part(content_type: str, body: bytes, frame: Framing, prefix: int) -> bytes:
     """Return the root part (the SOAP envelope) of a multipart body, parsing at most
-    ``prefix`` bytes of it. Raises ``RequestInvalid`` when the root is not found there."""
+    ``prefix`` bytes of it. Raises ``PayloadTooLarge`` when the root is longer than that,
+    ``RequestInvalid`` when it does not start there."""
     message = _parse(content_type, body[:prefix])
     parts = _parts(message)
     for index, part in enumerate(parts):
@@ -81,7 +82,7 @@ def root_part(content_type: str, body: bytes, frame: Framing, prefix: int) -> by
         complete = index < len(parts) - 1 or len(body) <= prefix
         if (frame.start is None and index == 0) or (frame.start and content_id == frame.start):
             if not complete:
-                break
+                raise PayloadTooLarge(f"the root part is over {prefix} bytes")
             return _payload(part)
     raise RequestInvalid(f"the root part must lead the body and fit in {prefix} bytes")
 

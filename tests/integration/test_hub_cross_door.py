@@ -130,7 +130,7 @@ async def fetch_once(node: Node, door: str, document_id: str) -> bytes | None:
         if header.findtext(f"{{{E}}}MessageHeader/{{{E}}}DocumentId") != document_id:
             continue
         assert SECRETS["SYS-G22"].encode() not in b"".join(d for _, d in answer.parts.values())
-        (_, data), = answer.parts.values()
+        ((_, data),) = answer.parts.values()
         return decode_part(data)
     return None
 

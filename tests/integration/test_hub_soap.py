@@ -234,7 +234,9 @@ async def test_check_permission_and_organizations(hub: Hub) -> None:
     header = credentials("CheckPermission", G22, SECRETS["SYS-G22"])
     answer = await client.post("CheckPermission", envelope("", header))
     assert answer.ok
-    bad = await client.post("CheckPermission", envelope("", credentials("CheckPermission", G22, "x")))
+    bad = await client.post(
+        "CheckPermission", envelope("", credentials("CheckPermission", G22, "x"))
+    )
     assert not bad.ok
     organizations = await client.simple("GetOrganizations", "GetOrganizations")
     codes = [str(e.text) for e in organizations.findall("Organizations/Organization/OrganId")]
@@ -274,7 +276,9 @@ async def test_hub_rest_v2_round_trip_with_recipient_check(hub: Hub) -> None:
     assert base64.b64encode(PDF) in packet.replace(b"\n", b"")
     # The hub lets anyone fetch by id; the gateway answers only sender and recipients.
     stranger = {"organid": "000.00.00.G17", "authorization": SECRETS["SYS-G22"]}
-    async with hub.http.post(f"{rest}/getDocument", headers={**stranger, "docid": str(number)}) as r:
+    async with hub.http.post(
+        f"{rest}/getDocument", headers={**stranger, "docid": str(number)}
+    ) as r:
         assert r.status == 401
         refused = await r.json()
     assert refused["code"] == "9999" and refused["errors"][0]["code"] == "AUTH_FAILED"
@@ -329,7 +333,7 @@ async def test_big_unauthenticated_nested_body_is_refused_fast(hub: Hub) -> None
 @pytest.mark.parametrize(
     "body",
     [
-        b'<!--' + b"x" * 20_000 + b'--><!DOCTYPE s [<!ENTITY e "x">]>'
+        b"<!--" + b"x" * 20_000 + b'--><!DOCTYPE s [<!ENTITY e "x">]>'
         b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>',
         '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE s [<!ENTITY e "x">]>'
         '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>'.encode("utf-16"),
