@@ -207,9 +207,7 @@ def answer(action: str | None, payload: Iterable[etree._Element]) -> bytes:
     if action is None:
         body.extend(payload)
     else:
-        wrapper = etree.SubElement(
-            body, f"{{{EDOC_NS}}}{action}Response", nsmap={"edXML": EDOC_NS}
-        )
+        wrapper = etree.SubElement(body, f"{{{EDOC_NS}}}{action}Response", nsmap={"edXML": EDOC_NS})
         wrapper.extend(payload)
     return _serialize(envelope)
 

@@ -162,4 +162,3 @@ def _render(name: str, result: Answer, multipart: bool) -> web.Response:
         framed = mime.multipart(envelope, result.parts)
         return web.Response(body=framed.body, headers={"Content-Type": framed.content_type})
     return web.Response(body=envelope, content_type="text/xml", charset="utf-8")
-

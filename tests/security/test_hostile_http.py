@@ -50,7 +50,6 @@ from tests.hub_client import (
     HubClient,
     credentials,
     envelope,
-    key_info,
     send_document_envelope,
 )
 from tests.pki import expired_leaf, make_leaf, make_self_signed
