@@ -56,9 +56,9 @@ class Node:
 
 @pytest.fixture
 async def node(tmp_path: Path, amqp_url: str) -> AsyncIterator[Node]:
-    async with running_node(settings_for(tmp_path, amqp_url)) as server:
-        async with aiohttp.ClientSession() as http:
-            yield Node(str(server.make_url("")).rstrip("/"), http)
+    settings = settings_for(tmp_path, amqp_url)
+    async with running_node(settings) as server, aiohttp.ClientSession() as http:
+        yield Node(str(server.make_url("")).rstrip("/"), http)
 
 
 def qcvn_packet(number: str) -> bytes:
