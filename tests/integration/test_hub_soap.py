@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import jwt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from adapters.soap.lgsp import APPLICATION_CLAIM
 from gateway.store.models import Base
 from tests.hub_client import (
     E,
@@ -31,7 +34,7 @@ from tests.hub_client import (
     send_document_envelope,
 )
 from tests.integration.gateway_node import G22, H41, SECRETS, running_node, settings_for
-from tests.pki import make_ca, make_leaf, write_pems
+from tests.pki import make_ca, make_leaf, make_self_signed, write_pems
 
 pytestmark = pytest.mark.integration
 
@@ -342,3 +345,39 @@ async def test_big_unauthenticated_nested_body_is_refused_fast(hub: Hub) -> None
 async def test_doctype_is_refused_by_the_parser(hub: Hub, body: bytes) -> None:
     answer = await hub.client(H41, "SYS-H41").post("GetOrganizations", body)
     assert answer.error_codes == ["EDXML_DTD_FORBIDDEN"]
+
+
+async def test_behind_an_lgsp_the_jwt_assertion_names_the_system(
+    tmp_path: Path, amqp_url: str
+) -> None:
+    apim = make_self_signed("wso2carbon")
+    cert = tmp_path / "apim.pem"
+    cert.write_bytes(apim.cert_pem)
+    hub_settings = {
+        "lgsp_trust_jwt": True,
+        "lgsp_certificate": str(cert),
+        "lgsp_applications": {"QLVB-NgheAn": "SYS-H41"},
+        "soap_path": "/lgsp/eDoc",
+    }
+    settings = settings_for(tmp_path, amqp_url, hub=hub_settings)
+
+    def assertion(key: object, application: str = "QLVB-NgheAn") -> str:
+        claims = {"exp": int(time.time()) + 300, APPLICATION_CLAIM: application}
+        return jwt.encode(claims, key, algorithm="RS256")  # type: ignore[arg-type]
+
+    async with running_node(settings) as server, aiohttp.ClientSession() as http:
+        url = str(server.make_url("/lgsp/eDoc"))
+        # WSO2 stripped the caller's OAuth token; the body Token is absent.
+        client = HubClient(http, url, H41, "")
+        good = {"X-JWT-Assertion": assertion(apim.key)}
+        body = envelope(credentials("GetPendingDocumentIdsRequest", H41, ""))
+        answer = await client.post("GetPendingDocumentIds", body, headers=good)
+        assert answer.find("DocumentIds") is not None
+        forged = {"X-JWT-Assertion": assertion(make_self_signed("intruder").key)}
+        refused = await client.post("GetPendingDocumentIds", body, headers=forged)
+        assert refused.error_codes == ["AUTH_FAILED"]
+        unmapped = {"X-JWT-Assertion": assertion(apim.key, "QLVB-Other")}
+        assert (await client.post("GetPendingDocumentIds", body, headers=unmapped)).error_codes
+        rest = str(server.make_url("/EdocService/getPendingDocIds"))
+        async with http.get(rest, headers={"organid": H41, "type": "EDOC", **good}) as r:
+            assert r.status == 200 and (await r.json())["code"] == "0"
