@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -40,6 +41,9 @@ from gateway.errors import GatewayError, PayloadTooLarge
 log = structlog.get_logger("adapters.soap")
 
 Credentials = Callable[[HubRequest], tuple[str, str]]
+WSDL_PATH = Path(__file__).resolve().parents[2] / "schemas" / "edoc-hub.wsdl"
+_PLACEHOLDER = b'location="http://localhost/services/eDoc"'
+WSDL: web.AppKey[bytes] = web.AppKey("hub_wsdl", bytes)
 
 
 def _in_wrapper(soap: HubRequest) -> tuple[str, str]:
@@ -95,8 +99,19 @@ def build_soap_app(
     """
     app = web.Application()
     app[STATE] = given(gateway, systems, directory, max_packet_bytes, lgsp)
+    app[WSDL] = WSDL_PATH.read_bytes()
     app.router.add_route("POST", "", dispatch, name="hub_soap")
+    app.router.add_route("GET", "", serve_wsdl, name="hub_wsdl")
     return app
+
+
+async def serve_wsdl(request: web.Request) -> web.Response:
+    """``GET <path>?wsdl``: the WSDL of the body-only actions, addressed to this endpoint."""
+    if "wsdl" not in {key.lower() for key in request.query}:
+        raise web.HTTPNotFound(text="GET ?wsdl for the service description")
+    address = str(request.url.with_query(None)).replace("&", "&amp;").replace('"', "&quot;")
+    text = request.app[WSDL].replace(_PLACEHOLDER, f'location="{address}"'.encode())
+    return web.Response(body=text, content_type="text/xml", charset="utf-8")
 
 
 def soap_action(request: web.Request) -> str:

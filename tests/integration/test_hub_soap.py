@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 import pytest
+import zeep
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -381,3 +382,43 @@ async def test_behind_an_lgsp_the_jwt_assertion_names_the_system(
         rest = str(server.make_url("/EdocService/getPendingDocIds"))
         async with http.get(rest, headers={"organid": H41, "type": "EDOC", **good}) as r:
             assert r.status == 200 and (await r.json())["code"] == "0"
+
+
+async def test_zeep_drives_the_body_actions_from_the_served_wsdl(hub: Hub) -> None:
+    number = await send_pdf(hub)
+    url = hub.url + "/services/eDoc"
+    await wait_pending(hub.client(H41, "SYS-H41"), number)
+
+    def session() -> list[object]:
+        client = zeep.Client(f"{url}?wsdl")
+        service = client.bind("EdocHubService", "EdocHubSoap11Port")
+        h41 = {"OrganId": H41, "Token": SECRETS["SYS-H41"]}
+        organizations = service.GetOrganizations(**h41)
+        pending = service.GetPendingDocumentIds(**h41)
+        header = client.get_element("CheckPermission")(**h41)
+        permission = service.CheckPermission(_soapheaders=[header])
+        confirmed = service.ConfirmReceived(**h41, DocumentId=number)
+        wrong = service.GetPendingDocumentIds(OrganId=H41, Token="wrong")
+        return [organizations, pending, permission, confirmed, wrong]
+
+    organizations, pending, permission, confirmed, wrong = await asyncio.to_thread(session)
+    codes = [o.OrganId for o in organizations.Organizations.Organization]
+    assert G22 in codes and H41 in codes
+    assert number in pending.DocumentIds.DocumentId
+    assert permission.IsSuccess is True  # zeep unwraps a one-child answer: the Report
+    assert confirmed.IsSuccess is True
+    assert wrong.Report.IsSuccess is False
+    assert wrong.Report.ErrorList.Error[0].Code == "AUTH_FAILED"
+
+    def traces() -> object:
+        client = zeep.Client(f"{url}?wsdl")
+        service = client.bind("EdocHubService", "EdocHubSoap11Port")
+        return service.GetTraces(OrganId=G22, Token=SECRETS["SYS-G22"], TimeStamp="2000/01/01")
+
+    for _ in range(400):
+        answer = await asyncio.to_thread(traces)
+        if answer.Traces is not None and answer.Traces.Status:
+            break
+        await asyncio.sleep(0.05)
+    assert [s.StatusCode for s in answer.Traces.Status] == ["1"]
+    assert answer.Traces.Status[0].From.OrganId == H41
