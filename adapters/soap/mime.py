@@ -6,7 +6,7 @@ attachment named by its Content-ID. Reading uses :mod:`email`'s ``BytesParser`` 
 MIME parser: boundaries, part headers, transfer encodings), never string splitting.
 
 Unauthenticated callers must not make the gateway parse big bodies: :func:`root_part` reads
-only a bounded prefix of the body (the root part leads, as every hub client sends it) so the
+only the body's bounded head (the root part leads, as every hub client sends it) so the
 envelope, which carries the credentials, is read and checked before the attachments are.
 """
 
@@ -69,22 +69,22 @@ def _payload(part: EmailMessage) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def root_part(content_type: str, body: bytes, frame: Framing, prefix: int) -> bytes:
-    """Return the root part (the SOAP envelope) of a multipart body, parsing at most
-    ``prefix`` bytes of it. Raises ``PayloadTooLarge`` when the root is longer than that,
+def root_part(content_type: str, head: bytes, frame: Framing, ended: bool) -> bytes:
+    """Return the root part (the SOAP envelope) of a multipart body from its ``head`` (the
+    whole body when ``ended``). Raises ``PayloadTooLarge`` when the root runs past the head,
     ``RequestInvalid`` when it does not start there."""
-    message = _parse(content_type, body[:prefix])
+    message = _parse(content_type, head)
     parts = _parts(message)
     for index, part in enumerate(parts):
         content_id = _cid(part.get("Content-ID"))
         # A part cut by the prefix is incomplete: only a part that is not the last one
         # parsed, or the whole body, is known to be complete.
-        complete = index < len(parts) - 1 or len(body) <= prefix
+        complete = index < len(parts) - 1 or ended
         if (frame.start is None and index == 0) or (frame.start and content_id == frame.start):
             if not complete:
-                raise PayloadTooLarge(f"the root part is over {prefix} bytes")
+                raise PayloadTooLarge(f"the root part is over {len(head)} bytes")
             return _payload(part)
-    raise RequestInvalid(f"the root part must lead the body and fit in {prefix} bytes")
+    raise RequestInvalid("the root part must lead the body")
 
 
 def attachments(content_type: str, body: bytes, frame: Framing) -> dict[str, MimePart]:

@@ -1,10 +1,11 @@
 """The Bkav eDoc hub SOAP door (default ``/services/eDoc``): one URL, dispatch on SOAPAction.
 
 SOAP 1.1 only, ``text/xml`` or SwA ``multipart/related`` requests. The order of work keeps
-unauthenticated callers cheap: a bounded read; for multipart, only the leading root part is
-parsed (the stdlib ``email`` parser on a bounded prefix); the envelope (at most
+unauthenticated callers cheap: only the body's head is read; for multipart, only the leading
+root part is parsed (the stdlib ``email`` parser on that head); the envelope (at most
 ``ENVELOPE_LIMIT``) is parsed with depth and DOCTYPE refused while parsing, off the event loop
-when big; the credentials it carries are checked; only then are the attachments parsed.
+when big; the credentials it carries are checked; only then is the rest read and the attachments
+parsed.
 Every answer is HTTP 200 with ``edXML:{Action}Response`` (multipart when the request was, or
 when attachments travel back); a refusal is a ``Report`` with ``IsSuccess=false``, audited.
 """
@@ -19,7 +20,6 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from adapters.bodies import read_bounded
 from adapters.soap import documents, mime, traces
 from adapters.soap.calls import Action, Answer, Call, off_loop
 from adapters.soap.context import ENVELOPE_LIMIT, STATE, context_of, given
@@ -32,6 +32,7 @@ from adapters.soap.envelope import (
 )
 from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
+from adapters.soap.reading import read_head, read_rest
 from adapters.soap.refusals import INTERNAL, audit_refusal, report_error
 from adapters.vxp.context import Core
 from edxml.edoc_vn import MimePart, child_text, key_info
@@ -39,6 +40,8 @@ from edxml.errors import EdxmlError
 from gateway.errors import GatewayError, PayloadTooLarge
 
 log = structlog.get_logger("adapters.soap")
+HEAD_BYTES = ENVELOPE_LIMIT + 2**16
+"""Bytes read before the caller is authenticated: the envelope and its MIME framing."""
 
 Credentials = Callable[[HubRequest], tuple[str, str]]
 WSDL_PATH = Path(__file__).resolve().parents[2] / "schemas" / "edoc-hub.wsdl"
@@ -134,13 +137,15 @@ async def dispatch(request: web.Request) -> web.Response:
         content_type = request.headers.get("Content-Type", "text/xml")
         frame = mime.framing(content_type)
         multipart = frame.multipart
-        body = await read_bounded(request, ctx.limit)
+        head = await read_head(request, HEAD_BYTES, ctx.limit)
         if frame.multipart:
             root = await off_loop(
-                len(body), mime.root_part, content_type, body, frame, ENVELOPE_LIMIT + 2**16
+                len(head.data), mime.root_part, content_type, head.data, frame, head.ended
             )
+        elif not head.ended or len(head.data) > ENVELOPE_LIMIT:
+            raise PayloadTooLarge(f"SOAP envelope over {ENVELOPE_LIMIT} bytes")
         else:
-            root = body
+            root = head.data
         if len(root) > ENVELOPE_LIMIT:
             raise PayloadTooLarge(f"SOAP envelope over {ENVELOPE_LIMIT} bytes")
         soap = await off_loop(len(root), read_request, root)
@@ -154,6 +159,7 @@ async def dispatch(request: web.Request) -> web.Response:
         async def parts() -> dict[str, MimePart]:
             if not frame.multipart:
                 return {}
+            body = await read_rest(request, head, ctx.limit)
             return await off_loop(len(body), mime.attachments, content_type, body, frame)
 
         result = await entry.action(Call(request, soap, caller, organ_id, parts))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -422,3 +423,33 @@ async def test_zeep_drives_the_body_actions_from_the_served_wsdl(hub: Hub) -> No
         await asyncio.sleep(0.05)
     assert [s.StatusCode for s in answer.Traces.Status] == ["1"]
     assert answer.Traces.Status[0].From.OrganId == H41
+
+
+async def test_big_attachment_is_read_after_authentication(hub: Hub) -> None:
+    big = b"%PDF-1.4\n" + hashlib.sha256(b"seed").digest() * (6 * 2**20 // 32) + b"\n%%EOF\n"
+    root = send_document_envelope(
+        sender=G22,
+        to=[H41],
+        number=str(next(_numbers)),
+        key_organ=G22,
+        token=SECRETS["SYS-G22"],
+        attachments={"big": "big.pdf"},
+    )
+    loop = asyncio.get_running_loop()
+    intruder = HubClient(hub.http, hub.url + "/services/eDoc", G22, "wrong")
+    started = loop.time()
+    wrong = root.replace(SECRETS["SYS-G22"], "wrong")
+    refused = await intruder.post("SendDocument", wrong, {"big": ("application/pdf", big)})
+    assert refused.error_codes == ["AUTH_FAILED"]
+    assert loop.time() - started < 1.0
+
+    answer = await hub.client(G22, "SYS-G22").post(
+        "SendDocument", root, {"big": ("application/pdf", big)}
+    )
+    assert answer.ok, answer.error_codes
+    number = int(str(answer.find("DocumentId").text))  # type: ignore[union-attr]
+    receiver = hub.client(H41, "SYS-H41")
+    await wait_pending(receiver, number)
+    got = await receiver.get_document(number)
+    ((_, data),) = got.parts.values()
+    assert hashlib.sha256(decode_part(data)).digest() == hashlib.sha256(big).digest()
