@@ -7,7 +7,7 @@ through ``gateway.appkeys`` on the first request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -63,7 +63,7 @@ def context_of(request: web.Request) -> HubContext:
         max_bytes = given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20)
         core = given["core"]
         context = HubContext(
-            core=core if core is not None else request.config_dict[appkeys.GATEWAY],
+            core=cast(Core, core if core is not None else request.config_dict[appkeys.GATEWAY]),
             directory=directory,
             credentials=HubCredentials(
                 systems,

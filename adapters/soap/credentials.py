@@ -43,7 +43,7 @@ class HubCredentials:
         """Every agency code the system may act for."""
         system = self._systems.get(system_id)
         own = frozenset(system.agencies) if system is not None else frozenset()
-        bound = frozenset()
+        bound: frozenset[str] = frozenset()
         if self._directory is not None and hasattr(self._directory, "agencies_for_system"):
             bound = self._directory.agencies_for_system(system_id)
         return own | bound

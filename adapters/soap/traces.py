@@ -76,25 +76,26 @@ async def _status(call: Call, message_id: str) -> StatusMessage | None:
 async def get_traces(call: Call) -> Answer:
     """GetTraces: ``Traces/Status*`` addressed to the caller's agency, newest first."""
     stamp = call.soap.text("TimeStamp")
-    found: list[tuple[datetime, StatusMessage]] = []
+    found: list[StatusMessage] = []
     if stamp:
         since = _since(stamp)
         for message_id in await hub_ids.statuses_since(call.ctx.engine, call.organ_id, since):
             packet = await _status(call, message_id)
             if packet is not None:
-                found.append((since, packet))
+                found.append(packet)
     else:
-        items = await pending_items(call, "status")
+        items = sorted(
+            await pending_items(call, "status"), key=lambda i: i.accepted_at, reverse=True
+        )
         for item in items:
             packet = await _status(call, item.message_id)
             if packet is not None:
-                found.append((item.accepted_at, packet))
+                found.append(packet)
         for item in items:
             try:
                 await call.ctx.core.ack(call.caller, item.message_id)
             except NotFound:
                 continue  # acknowledged meanwhile by another request
-        found.sort(key=lambda pair: pair[0], reverse=True)
     traces = element("Traces")
-    traces.extend(status_element(packet) for _, packet in found)
+    traces.extend(status_element(packet) for packet in found)
     return Answer([traces])

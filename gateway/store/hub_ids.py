@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy import ForeignKey, Integer, String, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,7 +36,6 @@ async def number_for(engine: AsyncEngine, message_id: str, now: datetime) -> int
 
     Two processes assigning at once: the unique key keeps one row, the loser reads it.
     """
-    table = HubAlias.__table__
     async with transaction(engine) as conn:
         found = await _number(conn, message_id)
         if found is not None:
@@ -44,9 +43,12 @@ async def number_for(engine: AsyncEngine, message_id: str, now: datetime) -> int
     try:
         async with engine.begin() as conn:
             result = await conn.execute(
-                table.insert().values(message_id=message_id, created_at=now)
+                insert(HubAlias).values(message_id=message_id, created_at=now)
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:
+                raise StoreError(f"no number assigned to {message_id}")
+            return int(key[0])
     except IntegrityError:
         async with transaction(engine) as conn:
             again = await _number(conn, message_id)
