@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, insert, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,8 +25,11 @@ class HubAlias(Base):
 
     __tablename__ = "hub_aliases"
 
-    # Integer primary key: SQLite's rowid (autoincrement), a SERIAL column on PostgreSQL.
-    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # SQLite's rowid (INTEGER PRIMARY KEY, 64-bit); BIGSERIAL on PostgreSQL: clients hold a
+    # Java long.
+    number: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     message_id: Mapped[str] = mapped_column(String(32), ForeignKey("messages.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
