@@ -13,6 +13,7 @@ written: the model holds none. Pure functions: no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -33,7 +34,7 @@ from .model import (
 
 _E = f"{{{EDOC_NS}}}"
 _VIETNAM = timezone(timedelta(hours=7))
-NSMAP = {"edXML": EDOC_NS}
+NSMAP: dict[str, str] = {"edXML": EDOC_NS}
 _MEDIA_TYPE = re.compile(r"\A[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*\Z")
 
 
@@ -48,7 +49,9 @@ def media_type(value: str | None) -> str:
     return value if value and _MEDIA_TYPE.match(value) else "application/octet-stream"
 
 
-def element(name: str, text: object = None, *, nsmap: dict | None = None) -> etree._Element:
+def element(
+    name: str, text: object = None, *, nsmap: Mapping[str, str] | None = None
+) -> etree._Element:
     """Return ``<edXML:name>`` with ``text`` (``None``: no text; booleans as true/false)."""
     el = etree.Element(_E + name, nsmap=nsmap)
     if text is not None:
