@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -145,6 +145,14 @@ class HubSettings(_Section):
     lgsp_issuer: str | None = None
     lgsp_required: bool = False
     lgsp_applications: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _lgsp_certificate_given(self) -> HubSettings:
+        if self.lgsp_trust_jwt and (
+            self.lgsp_certificate is None or not self.lgsp_certificate.is_file()
+        ):
+            raise ValueError("lgsp_trust_jwt needs lgsp_certificate: the APIM's PEM certificate")
+        return self
 
 
 class Settings(BaseSettings):

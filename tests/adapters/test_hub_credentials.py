@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from adapters.soap.credentials import HubCredentials
 from adapters.soap.lgsp import APPLICATION_CLAIM, load_trust
 from gateway.auth import Authenticator
-from gateway.config import LimitsSettings, SystemSettings
+from gateway.config import LimitsSettings, SystemSettings, load_settings
 from gateway.errors import AuthError
 from tests.pki import make_self_signed
 
@@ -93,3 +93,10 @@ def test_lgsp_required_refuses_direct_calls(apim: tuple[object, Path]) -> None:
     with pytest.raises(AuthError):
         creds.authenticate(H41, "s-h41")
     assert creds.authenticate(H41, "", assertion(key)).system_id == "SYS-H41"
+
+
+def test_lgsp_switch_needs_the_apim_certificate(apim: tuple[object, Path]) -> None:
+    with pytest.raises(ValueError, match="lgsp_certificate"):
+        load_settings(None, hub={"lgsp_trust_jwt": True})
+    settings = load_settings(None, hub={"lgsp_trust_jwt": True, "lgsp_certificate": apim[1]})
+    assert settings.hub.lgsp_trust_jwt and settings.hub.soap_path == "/services/eDoc"
