@@ -11,6 +11,7 @@ this is the hostile-input corpus of issue 7.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -50,6 +51,7 @@ from tests.hub_client import (
     HubClient,
     credentials,
     envelope,
+    frame,
     send_document_envelope,
 )
 from tests.pki import expired_leaf, make_leaf, make_self_signed
@@ -642,3 +644,39 @@ def _rejected_count(node: Node) -> int:
         return int(
             db.execute("SELECT COUNT(*) FROM audit_log WHERE event = 'rejected'").fetchone()[0]
         )
+
+
+async def test_hub_unauthenticated_8mib_nested_body_is_refused_fast(
+    node: Node, http: aiohttp.ClientSession
+) -> None:
+    """Issue 11's probe at the hub door: refused in well under a second, /healthz answering."""
+    nested = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>'.encode() + b"<a>" * (8 * 2**20 // 3)
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "GetOrganizations"}
+    loop = asyncio.get_running_loop()
+    health: list[float] = []
+
+    async def probe() -> None:
+        for _ in range(5):
+            started = loop.time()
+            async with http.get(node.url + "/healthz") as r:
+                assert r.status == 200
+            health.append(loop.time() - started)
+
+    async def attack() -> tuple[float, bytes]:
+        started = loop.time()
+        async with http.post(node.url + "/services/eDoc", data=nested, headers=headers) as r:
+            body = await r.read()
+        return loop.time() - started, body
+
+    for framing in ("text/xml", "multipart/related"):
+        if framing != "text/xml":
+            content_type, nested = frame(nested, {"a": ("application/pdf", b"%PDF")})
+            headers["Content-Type"] = content_type
+        health.clear()
+        (elapsed, body), _ = await asyncio.gather(attack(), probe())
+        assert b"PAYLOAD_TOO_LARGE" in body and b"<edXML:IsSuccess>false" in body
+        report(
+            f"HOSTILE hub 8 MiB nested ({framing}): refused in {elapsed * 1000:.0f} ms, "
+            f"/healthz max {max(health) * 1000:.0f} ms"
+        )
+        assert elapsed < 1.0 and max(health) < 0.5
