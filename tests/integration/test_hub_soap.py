@@ -25,6 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.soap.lgsp import APPLICATION_CLAIM
+from edxml.build import build, status_message
+from edxml.model import Organization, ResponseFor, StatusCode
 from gateway.store.models import Base
 from tests.hub_client import (
     E,
@@ -301,6 +303,26 @@ async def test_hub_rest_v2_round_trip_with_recipient_check(hub: Hub) -> None:
         assert (await r.json())["isExist"] is False
     async with hub.http.post(f"{rest}/confirmReceived", headers={**h41, "docid": str(number)}) as r:
         assert (await r.json())["code"] == "0"
+    # A STATUS file over REST v2 reaches the sender's STATUS list.
+    accepted = status_message(
+        sender=Organization(organ_id=H41),
+        document=ResponseFor(organ_id=G22, document_id=f"{G22},2024/05/10,{code}/SA-VP"),
+        code=StatusCode.ACCEPTED,
+    )
+    async with hub.http.post(
+        f"{rest}/sendDocument", headers={**h41, "type": "STATUS"}, data=build(accepted)
+    ) as r:
+        sent = await r.json()
+    assert sent["code"] == "0" and isinstance(sent["docId"], int), sent
+    g22 = {"organid": G22, "authorization": SECRETS["SYS-G22"], "type": "STATUS"}
+    for _ in range(400):
+        async with hub.http.get(f"{rest}/getPendingDocIds", headers=g22) as r:
+            statuses = (await r.json())["data"]
+        if any(d["docId"] == sent["docId"] for d in statuses):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("status never reached the sender")
     async with hub.http.get(f"{rest}/getPendingDocIds", headers={**h41, "type": "EDOC"}) as r:
         assert all(d["docId"] != number for d in (await r.json())["data"])
 
