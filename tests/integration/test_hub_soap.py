@@ -476,3 +476,10 @@ async def test_big_attachment_is_read_after_authentication(hub: Hub) -> None:
     got = await receiver.get_document(number)
     ((_, data),) = got.parts.values()
     assert hashlib.sha256(decode_part(data)).digest() == hashlib.sha256(big).digest()
+
+
+async def test_a_resent_document_gets_its_first_number(hub: Hub) -> None:
+    code = str(next(_numbers))
+    first = await send_pdf(hub, code)
+    assert await send_pdf(hub, code) == first  # the core's duplicate: the original receipt
+    assert await send_pdf(hub) != first
