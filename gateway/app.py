@@ -4,7 +4,8 @@ Every resource is one cleanup context, opened in dependency order when the appli
 starts and closed in reverse: store (engine, schema, blobs) → directory, calendar, keys →
 broker → core (intake, gateway facade) → delivery workers and transports → outbox sweep.
 Adapters are mounted as sub-applications: native API at ``/v1``, operations at the root
-(``/healthz``, ``/readyz``, ``/metrics``), VXP at ``/vxp``, SOAP at ``/soap``, admin API at
+(``/healthz``, ``/readyz``, ``/metrics``), VXP at ``/vxp``, the Bkav eDoc hub SOAP door at
+``/services/eDoc`` and its REST v2 at ``/EdocService`` (``[hub]`` paths), admin API at
 ``/admin/v1``. This is the one core module that imports adapters.
 """
 
@@ -24,6 +25,7 @@ from adapters.ops.app import setup_routes as setup_ops_routes
 from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
 from adapters.rest.app import build_rest_app
+from adapters.soap.rest_v2 import build_hub_rest_app
 from adapters.soap.server import build_soap_app
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
@@ -311,5 +313,6 @@ def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
         "max_packet_bytes": settings.limits.max_packet_bytes,
     }
     app.add_subapp("/vxp", build_vxp_app(gateway=gateway, **common))
-    app.add_subapp("/soap", build_soap_app(gateway=gateway, **common))
+    app.add_subapp(settings.hub.soap_path, build_soap_app(gateway=gateway, **common))
+    app.add_subapp(settings.hub.rest_path, build_hub_rest_app(gateway=gateway, **common))
     app.add_subapp("/admin/v1", build_admin_app())

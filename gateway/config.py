@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -129,6 +129,32 @@ class AdminSettings(_Section):
     tokens: tuple[SecretStr, ...] = ()
 
 
+class HubSettings(_Section):
+    """The provincial-hub doors (Bkav eDoc SOAP and its REST v2) and an LGSP in front of them.
+
+    ``lgsp_trust_jwt`` trusts a WSO2 API Manager's ``X-JWT-Assertion`` verified with the
+    certificate ``lgsp_certificate``; ``lgsp_applications`` maps the APIM application (claim
+    ``lgsp_claim``) to a calling system id; ``lgsp_required`` refuses calls without one.
+    """
+
+    soap_path: str = Field("/services/eDoc", pattern=r"^/[\w./-]*[\w-]$")
+    rest_path: str = Field("/EdocService", pattern=r"^/[\w./-]*[\w-]$")
+    lgsp_trust_jwt: bool = False
+    lgsp_certificate: Path | None = None
+    lgsp_claim: str = "http://wso2.org/claims/applicationname"
+    lgsp_issuer: str | None = None
+    lgsp_required: bool = False
+    lgsp_applications: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _lgsp_certificate_given(self) -> HubSettings:
+        if self.lgsp_trust_jwt and (
+            self.lgsp_certificate is None or not self.lgsp_certificate.is_file()
+        ):
+            raise ValueError("lgsp_trust_jwt needs lgsp_certificate: the APIM's PEM certificate")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway process (immutable)."""
 
@@ -151,6 +177,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     upstream: UpstreamSettings | None = None
     log_level: str = "info"
+    hub: HubSettings = HubSettings()
 
     @field_validator("systems")
     @classmethod
