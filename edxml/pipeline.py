@@ -25,6 +25,7 @@ from .attachments import (
     check_manifest,
     decode_attachments,
 )
+from .content import check_contents
 from .errors import EdxmlError, Issue
 from .model import Envelope, StatusMessage
 from .parse import DEFAULT_LIMITS, Limits, safe_fromstring
@@ -77,9 +78,12 @@ def stage_attachments(
     packet: Envelope | StatusMessage,
     limits: AttachmentLimits = DEFAULT_ATTACHMENT_LIMITS,
 ) -> list[DecodedAttachment]:
-    """Stage 5: manifest one-to-one check, then decode and inspect every attachment."""
+    """Stage 5: manifest one-to-one check, then decode and inspect every attachment
+    (limits, then real content: ``edxml.content``)."""
     check_manifest(packet)
-    return decode_attachments(packet, limits)
+    decoded = decode_attachments(packet, limits)
+    check_contents(packet, decoded)
+    return decoded
 
 
 def check_packet(
