@@ -112,9 +112,7 @@ _TYPE_FAMILIES: dict[str, frozenset[str]] = {
     "text/csv": frozenset({"text"}),
     "application/vnd.rar": frozenset({"rar"}),
     "application/x-rar-compressed": frozenset({"rar"}),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset(
-        {"zip"}
-    ),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"zip"}),
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"zip"}),
     "application/vnd.oasis.opendocument.text": frozenset({"zip"}),
     "application/vnd.oasis.opendocument.spreadsheet": frozenset({"zip"}),
@@ -150,9 +148,7 @@ def detected_type(head: bytes) -> str | None:
     return None
 
 
-def check_contents(
-    packet: Envelope | StatusMessage, decoded: Sequence[DecodedAttachment]
-) -> None:
+def check_contents(packet: Envelope | StatusMessage, decoded: Sequence[DecodedAttachment]) -> None:
     """Refuse attachments whose names, real types or archive entries are unsafe (see above)."""
     if not isinstance(packet, Envelope):
         return

@@ -293,7 +293,6 @@ class ManifestMismatch(EdxmlError):
     message_en = "Manifest does not match the attachments"
 
 
-
 class AttachmentTypeMismatch(EdxmlError):
     """Raised when an attachment's real content (magic bytes) is not what its name and
     declared type say: an executable, script or archive disguised as a document."""

@@ -31,6 +31,7 @@ from .model import Envelope, StatusMessage
 from .parse import DEFAULT_LIMITS, Limits, safe_fromstring
 from .rules import check as check_rules
 from .schema import validate_schema
+from .secrecy import check_secrecy
 from .signature import Policy, Verification, verify_root
 
 STAGES = ("parse", "schema", "verify", "rules", "attachments")
@@ -70,7 +71,9 @@ def stage_verify(
 
 
 def stage_rules(packet: Envelope | StatusMessage, today: date | None = None) -> list[Issue]:
-    """Stage 4: semantic rules of SPEC §3–§4; raises on a refusal, returns the warnings."""
+    """Stage 4: semantic rules of SPEC §3–§4 and the state-secret marking
+    (``edxml.secrecy``); raises on a refusal, returns the warnings."""
+    check_secrecy(packet)
     return check_rules(packet, today=today or datetime.now(_VIETNAM).date())
 
 

@@ -219,10 +219,7 @@ class RevocableCA:
         )
         for serial, when in self.revoked.items():
             builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(when)
-                .build()
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
         crl = builder.sign(self.credential.key, hashes.SHA256())
         return crl.public_bytes(serialization.Encoding.DER)

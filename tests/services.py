@@ -340,7 +340,7 @@ class Clamd:
         self._proc: subprocess.Popen[bytes] | None = None
         db = self.base / "db"
         db.mkdir()
-        md5 = hashlib.md5(EICAR).hexdigest()  # noqa: S324 - the .hdb format is MD5
+        md5 = hashlib.md5(EICAR).hexdigest()  # the .hdb format names files by MD5
         (db / "edoc-test.hdb").write_text(f"{md5}:{len(EICAR)}:Edoc-Test-Eicar\n")
         (self.base / "clamd.conf").write_text(
             "Foreground yes\n"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,7 +51,7 @@ class DocumentTrust:
     """Trust for document (PDF) signatures: anchors apart from the packet anchors."""
 
     anchors: tuple[x509.Certificate, ...] = ()
-    revocation: RevocationPolicy = RevocationPolicy()
+    revocation: RevocationPolicy = field(default_factory=RevocationPolicy)
 
 
 @dataclass(frozen=True)

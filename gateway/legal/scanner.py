@@ -13,6 +13,7 @@ only, and production installs listen on a unix socket (``unix:///run/clamav/clam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -88,10 +89,8 @@ class ClamdScanner:
             answer = await reader.readuntil(b"\0")
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
         return answer.rstrip(b"\0").decode("utf-8", "replace").strip()
 
     async def _run(self, command: bytes, body: bytes | None = None) -> str:
