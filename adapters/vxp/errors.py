@@ -3,7 +3,7 @@
 VXP answers every call with HTTP 200 and ``{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc"}``;
 the SDK reads the body, not the HTTP status. Numbers: 0 OK, 10 bad file, 15 wrong credentials,
 18 unknown recipient, 19 sender not registered, 20 system error, 21 file processing error,
-22 invalid edXML, 23 recipient locked.
+22 invalid edXML, 23 recipient locked, 24 (ours) document taken down or recalled.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ SYSTEM_ERROR = "20"
 FILE_PROCESSING = "21"
 INVALID_EDXML = "22"
 RECIPIENT_LOCKED = "23"
+GONE = "24"  # choice: taken down, or recalled for this recipient (no SDK number for it)
 
 VXP_ERROR_CODES: dict[str, str] = {
     "AUTH_FAILED": CREDENTIALS,
@@ -50,6 +51,18 @@ VXP_ERROR_CODES: dict[str, str] = {
     "ATTACHMENT_PATH": FILE_PROCESSING,
     "ATTACHMENT_TYPE": FILE_PROCESSING,
     "MANIFEST_MISMATCH": FILE_PROCESSING,
+    "ATTACHMENT_MALWARE": FILE_PROCESSING,
+    "ATTACHMENT_TYPE_MISMATCH": FILE_PROCESSING,
+    "ATTACHMENT_NAME_UNSAFE": FILE_PROCESSING,
+    "ATTACHMENT_SYMLINK": FILE_PROCESSING,
+    "ATTACHMENT_EXECUTABLE": FILE_PROCESSING,
+    "ATTACHMENT_RAR_REFUSED": FILE_PROCESSING,
+    "SCANNER_UNAVAILABLE": SYSTEM_ERROR,
+    "PDF_SIGNATURE_REQUIRED": INVALID_EDXML,
+    "SIGNER_NOT_SENDER": SENDER_NOT_REGISTERED,
+    "CERT_REVOKED": INVALID_EDXML,
+    "REVOCATION_UNKNOWN": INVALID_EDXML,
+    "MESSAGE_GONE": GONE,
 }
 """Core/edXML error code → VXP ErrorCode. Any other edXML refusal is 22, anything else 20."""
 
