@@ -118,7 +118,7 @@ class LegalReview:
         policy = self.systems.get(system_id, SystemPolicy())
         warnings: list[dict[str, str]] = []
         entries: list[dict[str, Any]] = []
-        if isinstance(packet, Envelope) and packet.attachments:
+        if isinstance(packet, Envelope):
             entries = await self._attachments(packet, policy, warnings)
         revocation = None
         if signature_status == "verified":
