@@ -41,7 +41,7 @@ from gateway.store.database import create_engine
 from gateway.store.models import Base
 from tests.integration.gateway_node import G22, H41, REPO, SECRETS, running_node, settings_for
 from tests.pdf_pki import RevocableCA, RevocationServer, blank_pdf, sign_pdf
-from tests.services import EICAR, EICAR_SIGNATURE, Clamd
+from tests.services import EICAR, EICAR_SIGNATURE, Clamd, free_port
 from tests.vxp_client import VxpTestClient
 
 pytestmark = pytest.mark.integration
@@ -325,3 +325,23 @@ async def test_recall_agreed_with_15_makes_it_unfetchable_for_that_recipient(nod
     assert status == 410 and body["error"]["code"] == "MESSAGE_GONE"
     assert "recalled" in body["error"]["message_en"]
     assert (await node.call("GET", f"/v1/messages/{message_id}", "SYS-G22"))[0] == 200
+
+
+async def test_readyz_reports_the_scanner(node: Node, tmp_path: Path, amqp_url: str) -> None:
+    async with node.session.get(node.url + "/readyz") as response:
+        body = await response.json()
+    (scanner,) = [c for c in body["checks"] if c["name"] == "scanner"]
+    assert scanner["ok"] is True and "ClamAV" in scanner["detail"]
+    dead = settings_for(
+        tmp_path / "other",
+        amqp_url,
+        scan={"clamd": f"tcp://127.0.0.1:{free_port()}"},
+    )
+    async with (
+        running_node(dead, with_workers=False) as server,
+        node.session.get(str(server.make_url("/readyz"))) as response,
+    ):
+        assert response.status == 503
+        body = await response.json()
+    (scanner,) = [c for c in body["checks"] if c["name"] == "scanner"]
+    assert scanner["ok"] is False and "clamd" in scanner["detail"]
