@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -249,9 +250,12 @@ class RevocableCA:
         return response.public_bytes(serialization.Encoding.DER)
 
 
-def blank_pdf(text: str = "Văn bản thử nghiệm") -> bytes:
-    """A one-page PDF written by pyhanko's writer (no signature)."""
+def blank_pdf(padding: int = 0) -> bytes:
+    """A one-page PDF written by pyhanko's writer (no signature); ``padding`` bytes of random
+    data in an extra stream make it as big as a real scanned document."""
     writer = PdfFileWriter()
+    if padding:
+        writer.add_object(generic.StreamObject(stream_data=os.urandom(padding)))
     content = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 720 Td (edoc) Tj ET")
     page = generic.DictionaryObject(
         {
