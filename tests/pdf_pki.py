@@ -128,18 +128,24 @@ class RevocableCA:
         """The CA certificate as PEM."""
         return self.credential.cert_pem
 
-    def _base(self) -> str:
-        if self.unreachable or self.server is None:
+    def _base(self, unreachable: bool = False) -> str:
+        if unreachable or self.unreachable or self.server is None:
             return f"http://127.0.0.1:{free_port()}"  # nothing listens there
         return self.server.base
 
     def issue(
-        self, cn: str, *, organization: str = "edoc-gateway tests", key_type: str = "rsa"
+        self,
+        cn: str,
+        *,
+        organization: str = "edoc-gateway tests",
+        key_type: str = "rsa",
+        unreachable: bool = False,
     ) -> Credential:
-        """Issue a signing certificate with OCSP (AIA) and CRL distribution point URLs."""
+        """Issue a signing certificate with OCSP (AIA) and CRL distribution point URLs
+        (``unreachable``: URLs where nothing listens)."""
         key: PrivateKey = new_key(key_type)  # type: ignore[arg-type]
         now = datetime.now(UTC)
-        base = self._base()
+        base = self._base(unreachable)
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name(cn, organization))
