@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,9 +131,9 @@ class LegalReview:
     async def _attachments(
         self, packet: Envelope, policy: SystemPolicy, warnings: list[dict[str, str]]
     ) -> list[dict[str, Any]]:
-        decoded, files = await asyncio.to_thread(_unpack, packet)
-        scanned = await self._scan(files, warnings)
-        pdfs = [(name, data) for name, data in files if sniff(data[:1024]) == "pdf"]
+        decoded = await asyncio.to_thread(decode_attachments, packet)
+        pdfs: list[tuple[str, bytes]] = []
+        scanned = await self._scan(_files(decoded, pdfs), warnings)
         reports: list[PdfSignature] = []
         if pdfs:
             reports = await asyncio.to_thread(report_pdfs_sync, pdfs, self.document_trust)
@@ -171,11 +172,16 @@ class LegalReview:
             )
         return entries
 
-    async def _scan(self, files: Sequence[tuple[str, bytes]], warnings: list) -> str:
-        if self.scanner is None:
-            return "not_scanned"
+    async def _scan(self, files: Iterator[tuple[str, bytes]], warnings: list) -> str:
+        """Scan the files one at a time (a zip member is decompressed only when its turn
+        comes, so memory holds one file, not the whole archive)."""
+        done = object()
+        scanning = self.scanner is not None
         try:
-            for name, data in files:
+            while (found := await asyncio.to_thread(next, files, done)) is not done:
+                if self.scanner is None:
+                    continue  # still walk the files: the PDFs are collected on the way
+                name, data = found  # type: ignore[misc]
                 result = await self.scanner.scan(name, data)
                 if result.infected:
                     raise AttachmentMalware(f"{name}: {result.signature}")
@@ -190,8 +196,10 @@ class LegalReview:
                     "Malware scan skipped (scanner unreachable); accepted by policy",
                 )
             )
+            for _ in files:  # collect the remaining PDFs
+                pass
             return "skipped"
-        return "clean"
+        return "clean" if scanning else "not_scanned"
 
     # -- packet signer --------------------------------------------------------------------
 
@@ -252,16 +260,19 @@ class LegalReview:
         warnings.append(_warning(error.code, error.text_vi, error.text_en, error.path))
 
 
-def _unpack(packet: Envelope) -> tuple[list[DecodedAttachment], list[tuple[str, bytes]]]:
-    """Decode the attachments; list every file to scan: attachments, then zip members."""
-    decoded = decode_attachments(packet)
-    files: list[tuple[str, bytes]] = []
+def _files(
+    decoded: Sequence[DecodedAttachment], pdfs: list[tuple[str, bytes]]
+) -> Iterator[tuple[str, bytes]]:
+    """Every file to scan, lazily: each attachment, then the members of a zip one by one.
+    The PDFs among them are appended to ``pdfs`` on the way (for the signature report)."""
     for item in decoded:
         label = item.name or item.content_id
-        files.append((label, item.data))
-        if item.files:
-            files.extend((f"{label}!{name}", data) for name, data in zip_members(item))
-    return decoded, files
+        members = zip_members(item) if item.files else iter(())
+        inside = ((f"{label}!{name}", data) for name, data in members)
+        for name, data in itertools.chain([(label, item.data)], inside):
+            if sniff(data[:1024]) == "pdf":
+                pdfs.append((name, data))
+            yield name, data
 
 
 def _signature_certificates(raw: bytes) -> list[x509.Certificate]:
