@@ -15,6 +15,8 @@ the gateway's event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,9 @@ from typing import Literal
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
     InsufficientRevinfoError,
@@ -109,13 +113,55 @@ async def check_certificate(
     return revocation_outcome(context, policy)
 
 
+def declares_revocation(cert: x509.Certificate) -> bool:
+    """Whether ``cert`` names an OCSP responder or a CRL distribution point."""
+    try:
+        aia = cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+        if any(d.access_method == AuthorityInformationAccessOID.OCSP for d in aia.value):
+            return True
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+# A packet signer signs many packets: its answer is kept a few minutes (OCSP responses
+# are typically valid for hours), so the responder is not asked once per packet.
+CACHE_TTL_S = 300.0
+_cache: dict[tuple[bytes, str], tuple[float, str]] = {}
+_cache_lock = threading.Lock()
+
+
 def check_certificate_sync(
     cert: x509.Certificate,
     intermediates: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
     policy: RevocationPolicy,
 ) -> str:
-    """:func:`check_certificate` for a worker thread (runs its own event loop)."""
-    return asyncio.run(
+    """:func:`check_certificate` for a worker thread (runs its own event loop).
+
+    A certificate that names no OCSP responder and no CRL is ``unknown`` without asking
+    anyone; ``good`` and ``revoked`` answers are cached for :data:`CACHE_TTL_S` seconds.
+    """
+    if policy.mode == "off":
+        return NOT_CHECKED
+    if not declares_revocation(cert):
+        return UNKNOWN
+    key = (cert.fingerprint(hashes.SHA256()), policy.mode)
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    state = asyncio.run(
         check_certificate(cert, intermediates, anchors, policy, moment=datetime.now(UTC))
     )
+    if state in (GOOD, REVOKED):
+        with _cache_lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[key] = (now + CACHE_TTL_S, state)
+    return state

@@ -108,3 +108,21 @@ def test_packet_signer_revocation(ca: RevocableCA) -> None:
     assert check_certificate_sync(dead.issue("X").cert, [], [dead.cert], policy) == "unknown"
     off = RevocationPolicy("off")
     assert check_certificate_sync(bad.cert, [], [ca.cert], off) == "not_checked"
+
+
+def test_packet_signer_answers_are_cached_and_certificates_without_urls_unknown(
+    ca: RevocableCA, server: RevocationServer
+) -> None:
+    from tests.pki import make_ca as plain_ca
+    from tests.pki import make_leaf
+
+    policy = RevocationPolicy("soft", 3.0)
+    leaf = ca.issue("Văn thư 3")
+    assert check_certificate_sync(leaf.cert, [], [ca.cert], policy) == "good"
+    asked = server.ocsp_requests
+    assert check_certificate_sync(leaf.cert, [], [ca.cert], policy) == "good"
+    assert server.ocsp_requests == asked  # cached
+    root = plain_ca("No URLs CA")
+    bare = make_leaf(root, "Không có OCSP")
+    assert check_certificate_sync(bare.cert, [], [root.cert], policy) == "unknown"
+    assert server.ocsp_requests == asked
