@@ -16,6 +16,8 @@ from tests.pdf_pki import (
     sign_pdf,
     tamper,
 )
+from tests.pki import make_ca as plain_ca
+from tests.pki import make_leaf
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +115,6 @@ def test_packet_signer_revocation(ca: RevocableCA) -> None:
 def test_packet_signer_answers_are_cached_and_certificates_without_urls_unknown(
     ca: RevocableCA, server: RevocationServer
 ) -> None:
-    from tests.pki import make_ca as plain_ca
-    from tests.pki import make_leaf
-
     policy = RevocationPolicy("soft", 3.0)
     leaf = ca.issue("Văn thư 3")
     assert check_certificate_sync(leaf.cert, [], [ca.cert], policy) == "good"
