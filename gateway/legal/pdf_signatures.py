@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +44,6 @@ from gateway.legal.revocation import (
 
 log = structlog.get_logger(__name__)
 VALID, INVALID, INDETERMINATE = "valid", "invalid", "indeterminate"
-PDF_MAGIC = b"%PDF-"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DocumentTrust:
     """Trust for document (PDF) signatures: anchors apart from the packet anchors."""
 
     anchors: tuple[x509.Certificate, ...] = ()
-    revocation: RevocationPolicy = field(default_factory=RevocationPolicy)
+    revocation: RevocationPolicy = dataclass_field(default_factory=RevocationPolicy)
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,6 @@ class PdfSignature:
         return asdict(self)
 
 
-def is_pdf(data: bytes) -> bool:
-    """Whether ``data`` starts like a PDF file (the header may follow a few junk bytes)."""
-    return PDF_MAGIC in data[:1024]
-
-
 def _name_part(status: PdfSignatureStatus, key: str) -> str | None:
     value = status.signing_cert.subject.native.get(key)
     if isinstance(value, list):
@@ -90,7 +85,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def _verdict(status: PdfSignatureStatus, revocation: str, policy: RevocationPolicy) -> tuple:
+def _verdict(
+    status: PdfSignatureStatus, revocation: str, policy: RevocationPolicy
+) -> tuple[str, str]:
     if not status.intact:
         return INVALID, "the digest of the signed bytes does not match"
     if not status.valid:
