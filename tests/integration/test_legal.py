@@ -251,6 +251,12 @@ async def test_takedown_makes_the_document_gone_at_every_door(node: Node, doc_ca
     await node.inbox_item(message_id)
     assert len(blob_files(node.tmp)) == 1
 
+    path = f"/admin/v1/messages/{message_id}/takedown"
+    body = json.dumps({"reason": "x"}).encode()
+    agency = sign_request("SYS-G22", SECRETS["SYS-G22"], "POST", path, body)
+    async with node.session.post(node.url + path, data=body, headers=agency) as refused:
+        assert refused.status == 401  # admin only: an agency system may not take down
+    assert len(blob_files(node.tmp)) == 1
     status, stone = await node.admin(f"/messages/{message_id}/takedown", {"reason": "lộ lọt"})
     assert status == 200, stone
     assert stone["reason"] == "lộ lọt" and stone["blob_removed"] is True
