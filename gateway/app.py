@@ -41,6 +41,7 @@ from gateway.directory_sql import SqlDirectory
 from gateway.directory_sync import start_directory
 from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
 from gateway.intake import Intake
+from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
@@ -112,16 +113,18 @@ def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator
 
 def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        anchors = load_anchors(settings)
         intake = Intake(
             engine=app[appkeys.ENGINE],
             blobs=app[appkeys.BLOBS],
             broker=app[appkeys.BROKER],
             directory=app[appkeys.DIRECTORY],
             calendar=load_calendar(settings.calendar_file),
-            trust_anchors=load_anchors(settings),
+            trust_anchors=anchors,
             max_bytes=settings.limits.max_packet_bytes,
             node_code=settings.node.code,
             access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
+            legal=review_from_settings(settings, anchors),
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         yield
@@ -276,6 +279,9 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
         directory_size=lambda: len(directory),
     )
     checks.append(_blob_store_check(settings.store.blob_dir))
+    scanner = scanner_check(settings)
+    if scanner is not None:
+        checks.append(scanner)
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
         app,

@@ -64,6 +64,11 @@ class TrustSettings(_Section):
     """Trust anchors (PEM files) for packet signatures."""
 
     anchors: tuple[Path, ...] = ()
+    # Anchors for signatures inside PDF attachments (e.g. Ban Cơ yếu Chính phủ roots).
+    document_anchors: tuple[Path, ...] = ()
+    # OCSP/CRL for packet and PDF signers: off, soft (unknown reported), hard (unknown refused).
+    revocation: Literal["off", "soft", "hard"] = "soft"
+    revocation_timeout_s: float = Field(5.0, gt=0)
 
 
 class LimitsSettings(_Section):
@@ -123,6 +128,14 @@ class UpstreamSettings(_Section):
     extra_agencies: tuple[str, ...] = ()
 
 
+class ScanSettings(_Section):
+    """Malware scanning with clamd: ``tcp://host:port`` or ``unix:///path``; none: no scan."""
+
+    clamd: str | None = None
+    on_error: Literal["refuse", "accept"] = "refuse"
+    timeout_s: float = Field(30.0, gt=0)
+
+
 class AdminSettings(_Section):
     """Bearer tokens accepted by the admin API."""
 
@@ -178,6 +191,7 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings | None = None
     log_level: str = "info"
     hub: HubSettings = HubSettings()
+    scan: ScanSettings = ScanSettings()
 
     @field_validator("systems")
     @classmethod

@@ -22,6 +22,7 @@ from gateway import audit
 from gateway.auth import Caller
 from gateway.errors import GatewayError, NotFound, RequestInvalid
 from gateway.intake import Intake
+from gateway.legal.takedown import attachment_reports, ensure_fetchable, get_tombstone
 from gateway.receipts import NodeIdentity, Receipt
 from gateway.store import repository as repo
 from gateway.store.database import transaction
@@ -47,10 +48,12 @@ class InboxItem:
     delivered_at: datetime
     status_code: int | None = None
     business_doc_type: int | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the legal review: pdf_signatures, scan
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
         data = asdict(self)
+        data["attachments"] = list(self.attachments)
         data["accepted_at"] = self.accepted_at.isoformat()
         data["delivered_at"] = self.delivered_at.isoformat()
         return data
@@ -119,6 +122,7 @@ class Gateway:
             return []
         async with transaction(self.engine) as conn:
             rows = await repo.inbox(conn, agencies, after=after, limit=limit)
+            reports = await attachment_reports(conn, {r.message_id for r in rows})
         return [
             InboxItem(
                 cursor=r.cursor,
@@ -134,6 +138,7 @@ class Gateway:
                 delivered_at=r.delivered_at,
                 status_code=r.status_code,
                 business_doc_type=r.business_doc_type,
+                attachments=tuple(reports.get(r.message_id, ())),
             )
             for r in rows
         ]
@@ -157,6 +162,7 @@ class Gateway:
     async def fetch(self, caller: Caller, message_id: str) -> bytes:
         """Return the stored packet bytes, for its sender and its recipients only."""
         message, _ = await self._visible(caller, message_id)
+        await ensure_fetchable(self.engine, message, self.agencies_of(caller), caller.role)
         return await self.blobs.get(message.blob_key)
 
     async def ack(self, caller: Caller, message_id: str) -> list[str]:
@@ -268,6 +274,8 @@ class Gateway:
         message, deliveries = await self._visible(caller, message_id)
         async with transaction(self.engine) as conn:
             history = await repo.status_history(conn, message_id)
+            reports = await attachment_reports(conn, [message_id])
+            stone = await get_tombstone(conn, message_id)
         summary = {
             "id": message.id,
             "kind": message.kind,
@@ -280,6 +288,8 @@ class Gateway:
             "status_code": message.status_code,
             "business_doc_type": message.business_doc_type,
             "related_message_id": message.related_message_id,
+            "attachments": reports.get(message_id, []),
+            "taken_down": stone.as_dict() if stone is not None else None,
         }
         return Trace(
             summary,

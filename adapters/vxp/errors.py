@@ -5,9 +5,9 @@ the SDK reads the body, not the HTTP status, with ``getAsString()``: each of the
 always present as a string, and ``sendEdoc`` answers always carry ``DocId`` (``""`` on a
 refusal). Numbers: 0 OK, 10 bad file, 15 wrong credentials, 18 unknown recipient, 19 sender
 not registered, 20 system error, 21 file processing error, 22 invalid edXML, 23 recipient
-locked. The table is keyed by error class and looked up along the class's MRO, so a new
-subclass inherits its parent's number. A duplicate ``sendEdoc`` is not a refusal at all: it
-answers OK with the original ``DocId`` (``adapters.vxp.server``).
+locked, 24 (ours) document taken down or recalled. The table is keyed by error class and
+looked up along the class's MRO, so a new subclass inherits its parent's number. A duplicate
+``sendEdoc`` is not a refusal at all: it answers OK with the original ``DocId``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from edxml import errors as edxml
 from gateway import errors as core
+from gateway.legal import errors as legal
 
 OK = "0"
 BAD_FILE = "10"
@@ -26,6 +27,7 @@ SYSTEM_ERROR = "20"
 FILE_PROCESSING = "21"
 INVALID_EDXML = "22"
 RECIPIENT_LOCKED = "23"
+GONE = "24"  # choice: taken down, or recalled for this recipient (no SDK number for it)
 
 VXP_ERROR_CODES: dict[type[BaseException], str] = {
     core.AuthError: CREDENTIALS,
@@ -43,6 +45,13 @@ VXP_ERROR_CODES: dict[type[BaseException], str] = {
     core.FileHashMismatch: BAD_FILE,
     core.DirectoryChangeRefused: BAD_FILE,
     core.Unavailable: SYSTEM_ERROR,
+    legal.AttachmentMalware: FILE_PROCESSING,
+    legal.ScannerUnavailable: SYSTEM_ERROR,
+    legal.PdfSignatureRequired: INVALID_EDXML,
+    legal.SignerNotSender: SENDER_NOT_REGISTERED,
+    legal.CertificateRevoked: INVALID_EDXML,
+    legal.RevocationUnknown: INVALID_EDXML,
+    legal.MessageGone: GONE,
     core.GatewayError: SYSTEM_ERROR,
     edxml.LimitExceeded: BAD_FILE,
     edxml.AttachmentInvalid: FILE_PROCESSING,
@@ -50,6 +59,11 @@ VXP_ERROR_CODES: dict[type[BaseException], str] = {
     edxml.AttachmentPath: FILE_PROCESSING,
     edxml.AttachmentType: FILE_PROCESSING,
     edxml.ManifestMismatch: FILE_PROCESSING,
+    edxml.AttachmentTypeMismatch: FILE_PROCESSING,
+    edxml.AttachmentNameUnsafe: FILE_PROCESSING,
+    edxml.AttachmentSymlink: FILE_PROCESSING,
+    edxml.AttachmentExecutable: FILE_PROCESSING,
+    edxml.AttachmentRarRefused: FILE_PROCESSING,
     edxml.EdxmlError: INVALID_EDXML,
     BaseException: SYSTEM_ERROR,
 }

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.store.database import translate_errors
 from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
 
-FINAL_STATES = ("delivered", "acked", "failed")
+FINAL_STATES = ("delivered", "acked", "failed", "withdrawn")  # withdrawn: gateway.legal.takedown
 
 
 def new_id() -> str:
