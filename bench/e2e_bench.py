@@ -69,7 +69,7 @@ def make_documents(n: int, key: Any, chain: list[x509.Certificate], tag: str) ->
     """Return ``n`` distinct signed documents of about 50 KB (one zipped file each)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("van-ban.pdf", os.urandom(SIZE * 3 // 4 - 6_000))
+        zf.writestr("van-ban.pdf", b"%PDF-1.7\n" + os.urandom(SIZE * 3 // 4 - 6_000))
     encoded = base64.b64encode(buf.getvalue()).decode()
     out = []
     for i in range(n):

@@ -17,7 +17,7 @@ nothing of HTTP.
     ├── FutureDate               EDXML_FUTURE_DATE         promulgation date lies in the future
     ├── PriorityInvalid          EDXML_PRIORITY            Priority outside 0–4
     ├── StatusCodeInvalid        EDXML_STATUS_CODE         unknown status code
-    ├── SecretDocument           EDXML_SECRET              document flagged as state secret
+    ├── SecretDocument           SECRET_DOCUMENT           document flagged as state secret
     ├── CodeInvalid              CODE_INVALID              an identifier code breaks QĐ 20/2020
     ├── SignatureAbsent          SIGNATURE_ABSENT          policy demands a signature, none found
     ├── SignatureInvalid         SIGNATURE_INVALID         digest or signature value does not match
@@ -29,7 +29,12 @@ nothing of HTTP.
     ├── AttachmentBomb           ATTACHMENT_BOMB           decompressed size, ratio or entry count
     ├── AttachmentPath           ATTACHMENT_PATH           zip entry with ``..`` or absolute path
     ├── AttachmentType           ATTACHMENT_TYPE           content type not on the allow-list
-    └── ManifestMismatch         MANIFEST_MISMATCH         manifest and attachments disagree
+    ├── ManifestMismatch         MANIFEST_MISMATCH         manifest and attachments disagree
+    ├── AttachmentTypeMismatch   ATTACHMENT_TYPE_MISMATCH  real content differs from name/type
+    ├── AttachmentNameUnsafe     ATTACHMENT_NAME_UNSAFE    AttachmentName with a path (``../x``)
+    ├── AttachmentSymlink        ATTACHMENT_SYMLINK        zip entry that is a symbolic link
+    ├── AttachmentExecutable     ATTACHMENT_EXECUTABLE     executable inside an Office document
+    └── AttachmentRarRefused     ATTACHMENT_RAR_REFUSED    RAR archive (cannot be inspected)
 """
 
 from __future__ import annotations
@@ -187,7 +192,7 @@ class StatusCodeInvalid(EdxmlError):
 class SecretDocument(EdxmlError):
     """Raised when a document is flagged as containing state secrets (QĐ 28/2018)."""
 
-    code = "EDXML_SECRET"
+    code = "SECRET_DOCUMENT"
     message_vi = "Không được gửi văn bản có nội dung bí mật nhà nước qua hệ thống"
     message_en = "Documents with state-secret content may not be exchanged"
 
@@ -288,6 +293,47 @@ class ManifestMismatch(EdxmlError):
     message_en = "Manifest does not match the attachments"
 
 
+class AttachmentTypeMismatch(EdxmlError):
+    """Raised when an attachment's real content (magic bytes) is not what its name and
+    declared type say: an executable, script or archive disguised as a document."""
+
+    code = "ATTACHMENT_TYPE_MISMATCH"
+    message_vi = "Nội dung thực của tệp đính kèm không khớp với tên và kiểu khai báo"
+    message_en = "The attachment's real content does not match its name and declared type"
+
+
+class AttachmentNameUnsafe(EdxmlError):
+    """Raised when an ``AttachmentName`` holds a path (``../../x.pdf``, ``/etc/x``, ``C:``)."""
+
+    code = "ATTACHMENT_NAME_UNSAFE"
+    message_vi = "Tên tệp đính kèm chứa đường dẫn không an toàn"
+    message_en = "The attachment name holds an unsafe path"
+
+
+class AttachmentSymlink(EdxmlError):
+    """Raised when a zip attachment holds an entry that is a symbolic link."""
+
+    code = "ATTACHMENT_SYMLINK"
+    message_vi = "Tệp nén chứa liên kết tượng trưng (symbolic link)"
+    message_en = "The archive holds a symbolic link entry"
+
+
+class AttachmentExecutable(EdxmlError):
+    """Raised when an Office/OpenDocument file (a zip inside) carries an executable."""
+
+    code = "ATTACHMENT_EXECUTABLE"
+    message_vi = "Tài liệu văn phòng chứa tệp thực thi"
+    message_en = "The office document carries an executable file"
+
+
+class AttachmentRarRefused(EdxmlError):
+    """Raised for RAR archives: the gateway cannot inspect them, so it refuses them."""
+
+    code = "ATTACHMENT_RAR_REFUSED"
+    message_vi = "Không tiếp nhận tệp nén RAR vì không kiểm tra được nội dung; hãy gửi tệp ZIP"
+    message_en = "RAR archives are refused because their content cannot be inspected; send a zip"
+
+
 def all_error_classes() -> list[type[EdxmlError]]:
     """Return every concrete error class defined by the library."""
     found: list[type[EdxmlError]] = []
@@ -304,3 +350,4 @@ WARN_DOCUMENT_ID_FORMAT = "WARN_DOCUMENT_ID_FORMAT"
 WARN_DOCUMENT_ID_DATE = "WARN_DOCUMENT_ID_DATE"
 WARN_DOCUMENT_ID_SENDER = "WARN_DOCUMENT_ID_SENDER"
 WARN_SIGNATURE_UNVERIFIED = "WARN_SIGNATURE_UNVERIFIED"
+WARN_MACRO_ENABLED = "WARN_MACRO_ENABLED"

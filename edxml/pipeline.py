@@ -25,11 +25,13 @@ from .attachments import (
     check_manifest,
     decode_attachments,
 )
+from .content import check_contents
 from .errors import EdxmlError, Issue
 from .model import Envelope, StatusMessage
 from .rules import check as check_rules
 from .safexml import DEFAULT_LIMITS, Limits, safe_fromstring
 from .schema import validate_schema
+from .secrecy import check_secrecy
 from .signature import Policy, Verification, verify_root
 
 STAGES = ("parse", "schema", "verify", "rules", "attachments")
@@ -69,7 +71,9 @@ def stage_verify(
 
 
 def stage_rules(packet: Envelope | StatusMessage, today: date | None = None) -> list[Issue]:
-    """Stage 4: semantic rules of SPEC §3–§4; raises on a refusal, returns the warnings."""
+    """Stage 4: semantic rules of SPEC §3–§4 and the state-secret marking
+    (``edxml.secrecy``); raises on a refusal, returns the warnings."""
+    check_secrecy(packet)
     return check_rules(packet, today=today or datetime.now(_VIETNAM).date())
 
 
@@ -77,9 +81,12 @@ def stage_attachments(
     packet: Envelope | StatusMessage,
     limits: AttachmentLimits = DEFAULT_ATTACHMENT_LIMITS,
 ) -> list[DecodedAttachment]:
-    """Stage 5: manifest one-to-one check, then decode and inspect every attachment."""
+    """Stage 5: manifest one-to-one check, then decode and inspect every attachment
+    (limits, then real content: ``edxml.content``)."""
     check_manifest(packet)
-    return decode_attachments(packet, limits)
+    decoded = decode_attachments(packet, limits)
+    check_contents(packet, decoded)
+    return decoded
 
 
 def check_packet(

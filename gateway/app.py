@@ -4,7 +4,8 @@ Every resource is one cleanup context, opened in dependency order when the appli
 starts and closed in reverse: store (engine, schema, blobs) → directory, calendar, keys →
 broker → core (intake, gateway facade) → delivery workers and transports → outbox sweep.
 Adapters are mounted as sub-applications: native API at ``/v1``, operations at the root
-(``/healthz``, ``/readyz``, ``/metrics``), VXP at ``/vxp``, SOAP at ``/soap``, admin API at
+(``/healthz``, ``/readyz``, ``/metrics``), VXP at ``/vxp``, the Bkav eDoc hub SOAP door at
+``/services/eDoc`` and its REST v2 at ``/EdocService`` (``[hub]`` paths), admin API at
 ``/admin/v1``. This is the one core module that imports adapters.
 """
 
@@ -24,6 +25,7 @@ from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
 from adapters.rest.admin_systems import setup_systems_routes
 from adapters.rest.app import build_rest_app
+from adapters.soap.rest_v2 import build_hub_rest_app
 from adapters.soap.server import build_soap_app
 from adapters.vxp.client import VxpAgencySource, VxpClient
 from adapters.vxp.server import build_vxp_app
@@ -44,6 +46,7 @@ from gateway.duties import duties_check
 from gateway.duties_setup import duties_context
 from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
 from gateway.intake import Intake
+from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
@@ -115,16 +118,18 @@ def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator
 
 def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        anchors = load_anchors(settings)
         intake = Intake(
             engine=app[appkeys.ENGINE],
             blobs=app[appkeys.BLOBS],
             broker=app[appkeys.BROKER],
             directory=app[appkeys.DIRECTORY],
             calendar=load_calendar(settings.calendar_file),
-            trust_anchors=load_anchors(settings),
+            trust_anchors=anchors,
             max_bytes=settings.limits.max_packet_bytes,
             node_code=settings.node.code,
             access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
+            legal=review_from_settings(settings, anchors, app[appkeys.CALLING_SYSTEMS]),
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         app[appkeys.GATEWAY].on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
@@ -285,6 +290,9 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
         directory_size=lambda: len(directory),
     )
     checks.append(_blob_store_check(settings.store.blob_dir))
+    scanner = scanner_check(settings)
+    if scanner is not None:
+        checks.append(scanner)
     checks.append(duties_check(lambda: app.get(appkeys.DUTIES)))
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
@@ -323,7 +331,8 @@ def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
         "max_packet_bytes": settings.limits.max_packet_bytes,
     }
     app.add_subapp("/vxp", build_vxp_app(gateway=gateway, **common))
-    app.add_subapp("/soap", build_soap_app(gateway=gateway, **common))
+    app.add_subapp(settings.hub.soap_path, build_soap_app(gateway=gateway, **common))
+    app.add_subapp(settings.hub.rest_path, build_hub_rest_app(gateway=gateway, **common))
     admin = build_admin_app()
     setup_systems_routes(admin)
     app.add_subapp("/admin/v1", admin)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,11 @@ class TrustSettings(_Section):
     """Trust anchors (PEM files) for packet signatures."""
 
     anchors: tuple[Path, ...] = ()
+    # Anchors for signatures inside PDF attachments (e.g. Ban Cơ yếu Chính phủ roots).
+    document_anchors: tuple[Path, ...] = ()
+    # OCSP/CRL for packet and PDF signers: off, soft (unknown reported), hard (unknown refused).
+    revocation: Literal["off", "soft", "hard"] = "soft"
+    revocation_timeout_s: float = Field(5.0, gt=0)
 
 
 class LimitsSettings(_Section):
@@ -124,12 +129,44 @@ class UpstreamSettings(_Section):
     extra_agencies: tuple[str, ...] = ()
 
 
+class ScanSettings(_Section):
+    """Malware scanning with clamd: ``tcp://host:port`` or ``unix:///path``; none: no scan."""
+
+    clamd: str | None = None
+    on_error: Literal["refuse", "accept"] = "refuse"
+    timeout_s: float = Field(30.0, gt=0)
+
+
 class AdminSettings(_Section):
     """Bearer tokens accepted by the admin API."""
 
     tokens: tuple[SecretStr, ...] = ()
 
 
+class HubSettings(_Section):
+    """The provincial-hub doors (Bkav eDoc SOAP and its REST v2) and an LGSP in front of them.
+
+    ``lgsp_trust_jwt`` trusts a WSO2 API Manager's ``X-JWT-Assertion`` verified with the
+    certificate ``lgsp_certificate``; ``lgsp_applications`` maps the APIM application (claim
+    ``lgsp_claim``) to a calling system id; ``lgsp_required`` refuses calls without one.
+    """
+
+    soap_path: str = Field("/services/eDoc", pattern=r"^/[\w./-]*[\w-]$")
+    rest_path: str = Field("/EdocService", pattern=r"^/[\w./-]*[\w-]$")
+    lgsp_trust_jwt: bool = False
+    lgsp_certificate: Path | None = None
+    lgsp_claim: str = "http://wso2.org/claims/applicationname"
+    lgsp_issuer: str | None = None
+    lgsp_required: bool = False
+    lgsp_applications: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _lgsp_certificate_given(self) -> HubSettings:
+        if self.lgsp_trust_jwt and (
+            self.lgsp_certificate is None or not self.lgsp_certificate.is_file()
+        ):
+            raise ValueError("lgsp_trust_jwt needs lgsp_certificate: the APIM's PEM certificate")
+        return self
 class CredentialsSettings(_Section):
     """Calling-system credentials in the store: the key that encrypts their secrets, the
     default rotation overlap and how often running processes look for changes."""
@@ -189,6 +226,8 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     upstream: UpstreamSettings | None = None
     log_level: str = "info"
+    hub: HubSettings = HubSettings()
+    scan: ScanSettings = ScanSettings()
     credentials: CredentialsSettings = CredentialsSettings()
     duties: DutiesSettings = DutiesSettings()
 

@@ -22,6 +22,7 @@ from gateway import audit
 from gateway.auth import Caller
 from gateway.errors import GatewayError, NotFound, RequestInvalid
 from gateway.intake import Intake
+from gateway.legal.takedown import attachment_reports, ensure_fetchable, get_tombstone
 from gateway.receipts import NodeIdentity, Receipt
 from gateway.store import repository as repo
 from gateway.store.database import transaction
@@ -47,10 +48,12 @@ class InboxItem:
     delivered_at: datetime
     status_code: int | None = None
     business_doc_type: int | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the legal review: pdf_signatures, scan
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
         data = asdict(self)
+        data["attachments"] = list(self.attachments)
         data["accepted_at"] = self.accepted_at.isoformat()
         data["delivered_at"] = self.delivered_at.isoformat()
         return data
@@ -128,6 +131,7 @@ class Gateway:
             return []
         async with transaction(self.engine) as conn:
             rows = await repo.inbox(conn, agencies, after=after, limit=limit)
+            reports = await attachment_reports(conn, {r.message_id for r in rows})
         return [
             InboxItem(
                 cursor=r.cursor,
@@ -143,6 +147,7 @@ class Gateway:
                 delivered_at=r.delivered_at,
                 status_code=r.status_code,
                 business_doc_type=r.business_doc_type,
+                attachments=tuple(reports.get(r.message_id, ())),
             )
             for r in rows
         ]
@@ -166,6 +171,7 @@ class Gateway:
     async def fetch(self, caller: Caller, message_id: str) -> bytes:
         """Return the stored packet bytes, for its sender and its recipients only."""
         message, _ = await self._visible(caller, message_id)
+        await ensure_fetchable(self.engine, message, self.agencies_of(caller), caller.role)
         self._active(caller)
         return await self.blobs.get(message.blob_key)
 
@@ -195,6 +201,33 @@ class Gateway:
         if message.kind == "document" and message.business_doc_type != 1:
             for row in changed:
                 await self._emit_arrived(message, row)
+        return [row.recipient_code for row in changed]
+
+    async def refuse(self, caller: Caller, message_id: str, reason: str = "") -> list[str]:
+        """Record that the caller's agencies refused the transfer of a fetched delivery (VXP
+        ``updateStatus fail``): it becomes ``failed`` (the sender sees it in its trace) and
+        no status 01 is sent. A repeat changes nothing. Returns the codes refused now."""
+        _, deliveries = await self._visible(caller, message_id)
+        agencies = self.agencies_of(caller)
+        codes = [
+            d.recipient_code
+            for d in deliveries
+            if d.resolved_code in agencies or d.recipient_code in agencies
+        ]
+        if not codes:
+            raise NotFound(message_id)
+        async with transaction(self.engine) as conn:
+            changed = await repo.mark_failed(conn, message_id, codes, reason)
+            for row in changed:
+                await audit.append(
+                    conn,
+                    event="transfer_refused",
+                    actor=caller.system_id,
+                    message_id=message_id,
+                    agency=row.resolved_code,
+                    outcome="failed",
+                    detail={"reason": reason},
+                )
         return [row.recipient_code for row in changed]
 
     async def _emit_arrived(self, message: Any, delivery: Any) -> None:
@@ -251,6 +284,8 @@ class Gateway:
         message, deliveries = await self._visible(caller, message_id)
         async with transaction(self.engine) as conn:
             history = await repo.status_history(conn, message_id)
+            reports = await attachment_reports(conn, [message_id])
+            stone = await get_tombstone(conn, message_id)
         summary = {
             "id": message.id,
             "kind": message.kind,
@@ -263,6 +298,8 @@ class Gateway:
             "status_code": message.status_code,
             "business_doc_type": message.business_doc_type,
             "related_message_id": message.related_message_id,
+            "attachments": reports.get(message_id, []),
+            "taken_down": stone.as_dict() if stone is not None else None,
         }
         return Trace(
             summary,

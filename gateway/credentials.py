@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets as _secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -268,6 +268,10 @@ class StaticSystems:
         """Return the configured system, or ``None``."""
         return self._records.get(system_id)
 
+    def records(self) -> list[SystemRecord]:
+        """Every configured system."""
+        return list(self._records.values())
+
     def note_activity(self, system_id: str, at: datetime | None = None) -> None:
         """Activity of a static list is not kept."""
 
@@ -279,6 +283,28 @@ def as_registry(systems: Iterable[Any] | CallingSystems | None) -> CallingSystem
     if isinstance(systems, CallingSystems) and not isinstance(systems, (list, tuple, Mapping)):
         return systems
     return StaticSystems(systems)
+
+
+class SystemPolicies(Mapping[str, Any]):
+    """A live read-only mapping ``system id -> policy`` over a registry (for code that looks
+    per-system settings up by id); ``make`` builds the policy from a record."""
+
+    def __init__(self, registry: CallingSystems, make: Callable[[SystemRecord], Any]) -> None:
+        self._registry = registry
+        self._make = make
+
+    def __getitem__(self, system_id: str) -> Any:
+        record = self._registry.get(system_id)
+        if record is None:
+            raise KeyError(system_id)
+        return self._make(record)
+
+    def __iter__(self) -> Iterator[str]:
+        records = getattr(self._registry, "records", None)
+        return iter([r.id for r in records()] if callable(records) else [])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def utcnow() -> datetime:

@@ -60,6 +60,11 @@ class SqlCallingSystems:
         stored = self._systems.get(system_id)
         return stored.at(self.clock()) if stored is not None else None
 
+    def records(self) -> list[SystemRecord]:
+        """Every system with the secrets valid now (enabled or not)."""
+        now = self.clock()
+        return [stored.at(now) for stored in self._systems.values()]
+
     def __len__(self) -> int:
         return len(self._systems)
 

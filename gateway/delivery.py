@@ -39,7 +39,7 @@ from gateway.transports import (
 log = structlog.get_logger(__name__)
 
 OnParked = Callable[[repo.DeliveryRow], Awaitable[None]]
-_SKIP_STATES = ("delivered", "acked", "parked")
+_SKIP_STATES = ("delivered", "acked", "parked", "failed", "withdrawn")
 Loaded = tuple[repo.DeliveryRow, repo.MessageRow]
 
 

@@ -245,3 +245,11 @@ def http_status_for(error: Exception) -> int:
     if isinstance(error, EdxmlError):
         return _EDXML_STATUS.get(error.code, 400)
     return 500
+
+
+class NetworkNotAllowed(AuthError):
+    """Raised when a calling system's request comes from outside its ``allowed_networks``."""
+
+    code = "NETWORK_NOT_ALLOWED"
+    message_vi = "Địa chỉ mạng của hệ thống gọi không được phép"
+    message_en = "The calling system may not connect from this network address"

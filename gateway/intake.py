@@ -39,6 +39,7 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.intake_checks import Checked, CheckPool, run_checks
+from gateway.legal.wiring import apply_review
 from gateway.receipts import Receipt
 from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
@@ -133,6 +134,7 @@ class Intake:
         clock: Callable[[], datetime] | None = None,
         check_workers: int | None = None,
         access: Access | None = None,
+        legal: Any = None,
     ) -> None:
         """``check_workers``: processes for the edXML checks (``None``: one per core but
         one; ``0``: inline, on the event loop)."""
@@ -147,6 +149,7 @@ class Intake:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.access = access or Access(directory)
         self._checks = CheckPool(self.trust_anchors, check_workers)
+        self.legal = legal  # gateway.legal.review.LegalReview: malware, PDF signatures, signer
         self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
 
@@ -210,6 +213,10 @@ class Intake:
         if not internal:
             with metrics.stage_timer("authorize"):
                 self.authorize(packet, caller)
+            if self.legal is not None:
+                checked = await apply_review(
+                    self.legal, raw, checked, caller.system_id, self.directory
+                )
         sha = hashlib.sha256(raw).hexdigest()
         targets: list[_Target] | None = None
         if isinstance(packet, Envelope):
@@ -301,6 +308,7 @@ class Intake:
             for t in targets
         ]
         verdict = checked.verification
+        legal = checked.legal
         receipt = Receipt(
             message_id=message_id,
             kind=packet.kind,
@@ -313,7 +321,9 @@ class Intake:
                 "status": verdict.status,
                 "signer": verdict.signer,
                 "algorithm": verdict.algorithm,
+                **({"revocation": legal.signer_revocation} if legal is not None else {}),
             },
+            attachments=legal.attachments if legal is not None else (),
             recipients=tuple(
                 {
                     "code": t.recipient_code,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
 from cryptography import x509
@@ -57,6 +57,7 @@ class Checked:
     packet: Envelope | StatusMessage
     verification: Verdict
     warnings: tuple[dict[str, str], ...]
+    legal: Any = None  # gateway.legal.review.LegalReport, added after the checks
 
 
 def run_checks(

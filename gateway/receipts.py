@@ -86,6 +86,7 @@ class Receipt:
     warnings: tuple[dict[str, str], ...] = field(default=())
     node: str | None = None
     related_message_id: str | None = None
+    attachments: tuple[dict[str, Any], ...] = field(default=())  # with pdf_signatures
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form of the receipt."""
@@ -103,6 +104,7 @@ class Receipt:
             "warnings": [dict(w) for w in self.warnings],
             "node": self.node,
             "related_message_id": self.related_message_id,
+            "attachments": [dict(a) for a in self.attachments],
         }
 
     @classmethod
@@ -122,6 +124,7 @@ class Receipt:
             warnings=tuple(dict(w) for w in data.get("warnings", ())),
             node=data.get("node"),
             related_message_id=data.get("related_message_id"),
+            attachments=tuple(dict(a) for a in data.get("attachments", ())),
         )
 
     def with_states(self, states: dict[str, str], *, duplicate: bool | None = None) -> Receipt:

@@ -106,3 +106,8 @@ async def _write(engine: AsyncEngine | None, request: web.Request, status: int, 
             )
     except GatewayError as exc:
         log.error("cannot audit a refusal", code=code, error=str(exc))
+
+
+def is_audited() -> bool:
+    """Return whether the current request's refusal already has its audit record."""
+    return _AUDITED.get()

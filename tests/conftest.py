@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import PostgreSQL, RabbitMQ
+from tests.services import Clamd, PostgreSQL, RabbitMQ
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,3 +73,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def clamd() -> Iterator[Clamd]:
+    """A clamd of our own (EICAR-only signature database) for the whole session."""
+    server = Clamd()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.rest.admin_takedown import takedown
 from gateway import appkeys
 from gateway import directory_ops as ops
 from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
@@ -393,6 +394,7 @@ ROUTES = [
     ("GET", "/inactive", inactive),
     ("POST", "/inactive/suspend", suspend_inactive),
     ("GET", "/changes", changes),
+    ("POST", "/messages/{message_id}/takedown", takedown),
 ]
 
 

@@ -113,7 +113,7 @@ OPENAPI: dict[str, Any] = {
                         "description": "edXML packet",
                         "content": {"application/xml": {"schema": {"type": "string"}}},
                     },
-                    **_errors(401, 404),
+                    **_errors(401, 404, 410),  # 410: taken down or recalled
                 },
             }
         },

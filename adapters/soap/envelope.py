@@ -1,251 +1,227 @@
-"""SOAP 1.1 / 1.2 envelopes on raw lxml: read a request, write a response or a fault.
+"""SOAP 1.1 envelopes of the Bkav eDoc hub protocol: read a request safely, write an answer.
 
-The version is told by the envelope namespace (and agrees with the Content-Type:
-``text/xml`` for 1.1, ``application/soap+xml`` for 1.2). Requests are parsed with a hardened
-parser: no DTD, no entities, no network; anything else is a ``Client``/``Sender`` fault.
+Reading: the envelope is fed in chunks to an lxml parser whose target counts nesting depth
+as each start tag arrives and refuses a DOCTYPE the moment the parser meets one (whatever the
+encoding, after however many comments): a hostile body is refused while it is parsed, never
+after a tree was built. No DTD is loaded, no entity resolved, nothing fetched.
+
+Writing: ``soapenv`` envelope, Body = ``edXML:{Action}Response`` wrapping an ``edXML``-qualified
+payload; refusals are ``Report{IsSuccess=false, ErrorList/Error{Code,Description}}``, never
+SOAP faults (hub clients read the Report).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from typing import Any
 
 from lxml import etree
 
-SERVICE_NS = "urn:edoc-gateway:soap:1"
+from edxml.edoc_vn import EDOC_NS, child, child_text, local_name
+from edxml.edoc_vn_build import element
+from edxml.errors import DtdForbidden, LimitExceeded, NotWellFormed
+from gateway.errors import GatewayError
+
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
-WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
-
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_comments=True
-)
-# huge_tree: a SendDocument carries the packet as one base64 text node, often over lxml's
-# 10 MB default; the body size is bounded before parsing and DOCTYPEs are refused.
-MAX_DEPTH = 64
+XLINK_NS = "http://www.w3.org/1999/xlink"
+MAX_DEPTH = 48
+_TOP_NSMAP = {"soapenv": SOAP11_NS, "edXML": EDOC_NS, "xlink": XLINK_NS}
+_CHUNK = 64 * 1024
 
 
-class SoapVersion(Enum):
-    """A SOAP version: its envelope namespace and HTTP content type."""
-
-    V11 = (SOAP11_NS, "text/xml")
-    V12 = (SOAP12_NS, "application/soap+xml")
-
-    @property
-    def namespace(self) -> str:
-        """The envelope namespace of this version."""
-        return self.value[0]
-
-    @property
-    def content_type(self) -> str:
-        """The HTTP media type of this version's messages."""
-        return self.value[1]
+class _Refused(Exception):
+    pass
 
 
-class SoapFault(Exception):
-    """A SOAP fault to answer with: ``sender`` (the request is wrong) or the server's fault.
+class _Target:
+    """Parser target: builds the tree, counts depth on each start, refuses any DOCTYPE."""
 
-    ``code`` is the gateway's stable error code; both messages travel in the fault detail.
+    def __init__(self, max_depth: int) -> None:
+        self._builder = etree.TreeBuilder()
+        self._depth = 0
+        self._max = max_depth
+        self.refusal: Exception | None = None
+
+    def _refuse(self, error: Exception) -> None:
+        self.refusal = error
+        raise _Refused()
+
+    def start(self, tag: str, attrib: Any, nsmap: Any = None) -> Any:
+        self._depth += 1
+        if self._depth > self._max:
+            self._refuse(LimitExceeded(f"nesting deeper than {self._max}"))
+        prefixes = {(k or None): v for k, v in (nsmap or {}).items()}
+        return self._builder.start(tag, attrib, prefixes)
+
+    def end(self, tag: str) -> Any:
+        self._depth -= 1
+        return self._builder.end(tag)
+
+    def data(self, text: str) -> None:
+        self._builder.data(text)
+
+    def doctype(self, name: Any, public: Any, system: Any) -> None:
+        self._refuse(DtdForbidden(f"DOCTYPE {name} is not allowed"))
+
+    def comment(self, text: str) -> None:
+        return None  # comments are dropped
+
+    def pi(self, target: str, data: str | None = None) -> None:
+        return None
+
+    def close(self) -> Any:
+        return self._builder.close()
+
+
+def parse_xml(data: bytes, *, max_depth: int = MAX_DEPTH) -> etree._Element:
+    """Parse untrusted XML into a tree, refusing DOCTYPEs and deep nesting while parsing.
+
+    Raises ``DtdForbidden``, ``LimitExceeded`` or ``NotWellFormed`` (edXML refusals).
     """
+    if not data.strip():
+        raise NotWellFormed("empty envelope")
+    target = _Target(max_depth)
+    parser = etree.XMLParser(
+        target=target,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+        remove_comments=True,
+    )
+    try:
+        for start in range(0, len(data), _CHUNK):
+            parser.feed(data[start : start + _CHUNK])
+        root = parser.close()
+    except (_Refused, etree.XMLSyntaxError, ValueError, TypeError) as exc:
+        if target.refusal is not None:
+            raise target.refusal from None
+        raise NotWellFormed(f"not well-formed XML: {exc}") from None
+    if target.refusal is not None:
+        raise target.refusal
+    if not isinstance(root, etree._Element):
+        raise NotWellFormed("no root element")
+    return root
 
-    def __init__(
-        self,
-        code: str,
-        message_vi: str,
-        message_en: str,
-        *,
-        sender: bool = True,
-        path: str = "",
-        version: SoapVersion | None = None,
-    ) -> None:
-        self.version = version  # the version to answer in, when the request told it
-        self.code = code
-        self.message_vi = message_vi
-        self.message_en = message_en
-        self.sender = sender
-        self.path = path
-        super().__init__(message_en)
+
+@dataclass(frozen=True)
+class HubRequest:
+    """A parsed request: the SOAP Header and the Body's wrapper element (either may be
+    missing) of a SOAP 1.1 envelope."""
+
+    header: etree._Element | None
+    body: etree._Element | None
+    wrapper: etree._Element | None
+
+    def text(self, name: str) -> str | None:
+        """Return the stripped text of the wrapper's child ``name`` (local name)."""
+        return child_text(self.wrapper, name)
+
+    def header_child(self, name: str) -> etree._Element | None:
+        """Return the SOAP Header's child ``name`` (old namespace or unqualified)."""
+        return child(self.header, name)
+
+    def body_child(self, name: str) -> etree._Element | None:
+        """Return the SOAP Body's child ``name`` (old namespace or unqualified)."""
+        return child(self.body, name)
+
+    def document_id(self) -> int:
+        """Return the numeric DocumentId: the first ``documentId`` element (any case)
+        without a prefix, as the hub reads it; 0 when missing or not a number."""
+        for el in (self.wrapper, self.body, self.header):
+            if el is None:
+                continue
+            for node in el.iter():
+                name = local_name(node) if isinstance(node.tag, str) else None
+                if name is not None and name.lower() == "documentid":
+                    text = (node.text or "").strip()
+                    return int(text) if text.isdigit() and len(text) < 19 else 0
+        return 0
+
+
+class SoapVersionError(GatewayError):
+    """The envelope is not SOAP 1.1 (the hub speaks 1.1 only)."""
+
+    code = "SOAP_VERSION"
+    http_status = 400
+    message_vi = "Chỉ chấp nhận phong bì SOAP 1.1"
+    message_en = "Only SOAP 1.1 envelopes are accepted"
+
+
+class UnknownAction(GatewayError):
+    """The SOAPAction header is missing or names no action of the hub."""
+
+    code = "SOAP_ACTION_UNKNOWN"
+    http_status = 400
+    message_vi = "SOAPAction không có hoặc không được hỗ trợ"
+    message_en = "SOAPAction is missing or not supported"
+
+
+def read_request(envelope: bytes) -> HubRequest:
+    """Parse the root part into a :class:`HubRequest`; raise the parse refusals of
+    :func:`parse_xml` or ``SoapVersionError``."""
+    root = parse_xml(envelope)
+    if root.tag != f"{{{SOAP11_NS}}}Envelope":
+        raise SoapVersionError(f"root element is {root.tag}")
+    header = root.find(f"{{{SOAP11_NS}}}Header")
+    body = root.find(f"{{{SOAP11_NS}}}Body")
+    wrapper = None
+    if body is not None:
+        wrapper = next((c for c in body if isinstance(c.tag, str)), None)
+    return HubRequest(header, body, wrapper)
+
+
+# -- answers ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class SoapRequest:
-    """A parsed request: its version, the SOAP Header element (if any) and the Body's child."""
+class ReportError:
+    """One ``Error{Code,Description}`` of a Report."""
 
-    version: SoapVersion
-    header: etree._Element | None
-    operation: etree._Element
-
-    @property
-    def name(self) -> str:
-        """Local name of the operation element."""
-        return etree.QName(self.operation).localname
-
-    def text(self, child: str) -> str | None:
-        """Return the stripped text of the operation's child ``child`` in the service namespace."""
-        element = self.operation.find(f"{{{SERVICE_NS}}}{child}")
-        if element is None:
-            element = self.operation.find(child)  # tolerate unqualified children
-        if element is None or element.text is None:
-            return None
-        return element.text.strip()
-
-    def username_token(self) -> tuple[str, str] | None:
-        """Return (username, password) of a WS-Security UsernameToken in the Header, if any."""
-        if self.header is None:
-            return None
-        token = self.header.find(f".//{{{WSSE_NS}}}UsernameToken")
-        if token is None:
-            return None
-        user = token.findtext(f"{{{WSSE_NS}}}Username")
-        password = token.findtext(f"{{{WSSE_NS}}}Password")
-        if user is None or password is None:
-            return None
-        return user.strip(), password.strip()
+    code: str
+    description: str
 
 
-def version_for_content_type(content_type: str) -> SoapVersion | None:
-    """Return the version a Content-Type announces, or ``None`` when it announces neither."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "text/xml":
-        return SoapVersion.V11
-    if media == "application/soap+xml":
-        return SoapVersion.V12
-    return None
-
-
-def parse_request(body: bytes, content_type: str = "") -> SoapRequest:
-    """Parse a SOAP request; raise :class:`SoapFault` for anything that is not one.
-
-    The fault's ``version`` is the envelope's when it was recognized, else the one the
-    Content-Type announced.
-    """
-    announced = version_for_content_type(content_type)
-    try:
-        return _parse(body, content_type, announced)
-    except SoapFault as fault:
-        if fault.version is None:
-            fault.version = announced
-        raise
-
-
-def _parse(body: bytes, content_type: str, announced: SoapVersion | None) -> SoapRequest:
-    if b"<!DOCTYPE" in body[:4096].upper():
-        raise _malformed(announced, "DOCTYPE is not allowed")
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise _malformed(announced, f"not well-formed XML: {exc.msg}") from exc
-    if root is None:
-        raise _malformed(announced, "empty document")
-    _check_depth(root)
-    namespace = etree.QName(root).namespace
-    version = next((v for v in SoapVersion if v.namespace == namespace), None)
-    if version is None or etree.QName(root).localname != "Envelope":
-        raise SoapFault(
-            "SOAP_VERSION_MISMATCH",
-            "Phiên bản SOAP hoặc phần tử Envelope không hợp lệ",
-            "Not a SOAP 1.1 or 1.2 Envelope",
-        )
-    if announced is not None and announced is not version:
-        raise SoapFault(
-            "SOAP_CONTENT_TYPE",
-            "Content-Type không khớp với phiên bản SOAP",
-            f"Content-Type {content_type!r} does not match the SOAP {version.name} envelope",
-            version=version,
-        )
-    header = root.find(f"{{{version.namespace}}}Header")
-    body_element = root.find(f"{{{version.namespace}}}Body")
-    children = [] if body_element is None else [c for c in body_element if _is_element(c)]
-    if len(children) != 1:
-        raise SoapFault(
-            "SOAP_BODY",
-            "Phần Body phải chứa đúng một thao tác",
-            "The SOAP Body must hold exactly one operation element",
-            version=version,
-        )
-    return SoapRequest(version=version, header=header, operation=children[0])
-
-
-def response(version: SoapVersion, operation: str, children: Iterable[etree._Element]) -> bytes:
-    """Serialize a response envelope whose Body holds ``<tns:{operation}Response>``."""
-    envelope, body = _envelope(version)
-    wrapper = etree.SubElement(body, f"{{{SERVICE_NS}}}{operation}Response")
-    wrapper.extend(children)
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-
-
-def element(name: str, text: object = None, *children: etree._Element) -> etree._Element:
-    """Build ``<tns:name>`` with ``text`` (``None``: no text) and ``children``."""
-    node = etree.Element(f"{{{SERVICE_NS}}}{name}")
-    if text is not None:
-        node.text = str(text).lower() if isinstance(text, bool) else str(text)
-    node.extend(children)
+def report(errors: Sequence[ReportError] = ()) -> etree._Element:
+    """Return ``edXML:Report``: ``IsSuccess`` true when there is no error."""
+    node = element("Report", nsmap={"edXML": EDOC_NS})
+    node.append(element("IsSuccess", not errors))
+    error_list = element("ErrorList")
+    for error in errors:
+        item = element("Error")
+        item.append(element("Code", error.code))
+        item.append(element("Description", error.description))
+        error_list.append(item)
+    node.append(error_list)
     return node
 
 
-def fault(version: SoapVersion, error: SoapFault) -> bytes:
-    """Serialize the fault envelope of ``error`` in the form of ``version``."""
-    envelope, body = _envelope(version)
-    ns = version.namespace
-    node = etree.SubElement(body, f"{{{ns}}}Fault")
-    text = f"{error.message_en} / {error.message_vi}"
-    if version is SoapVersion.V11:
-        code = etree.SubElement(node, "faultcode")
-        code.text = f"soap:{'Client' if error.sender else 'Server'}"
-        etree.SubElement(node, "faultstring").text = text
-        detail = etree.SubElement(node, "detail")
+def answer(action: str | None, payload: Iterable[etree._Element]) -> bytes:
+    """Serialize an answer envelope; ``action`` None puts the payload directly in the Body."""
+    nsmap = {"soapenv": SOAP11_NS}
+    envelope = etree.Element(f"{{{SOAP11_NS}}}Envelope", nsmap=nsmap)
+    etree.SubElement(envelope, f"{{{SOAP11_NS}}}Header")
+    body = etree.SubElement(envelope, f"{{{SOAP11_NS}}}Body")
+    if action is None:
+        body.extend(payload)
     else:
-        code = etree.SubElement(etree.SubElement(node, f"{{{ns}}}Code"), f"{{{ns}}}Value")
-        code.text = f"soap:{'Sender' if error.sender else 'Receiver'}"
-        reason = etree.SubElement(node, f"{{{ns}}}Reason")
-        english = etree.SubElement(reason, f"{{{ns}}}Text")
-        english.set(f"{{{XML_NS}}}lang", "en")
-        english.text = text
-        vietnamese = etree.SubElement(reason, f"{{{ns}}}Text")
-        vietnamese.set(f"{{{XML_NS}}}lang", "vi")
-        vietnamese.text = error.message_vi
-        detail = etree.SubElement(node, f"{{{ns}}}Detail")
-    info = etree.SubElement(detail, f"{{{SERVICE_NS}}}GatewayFault")
-    info.extend(
-        [
-            element("Code", error.code),
-            element("MessageVi", error.message_vi),
-            element("MessageEn", error.message_en),
-        ]
-    )
-    if error.path:
-        info.append(element("Path", error.path))
+        wrapper = etree.SubElement(body, f"{{{EDOC_NS}}}{action}Response", nsmap={"edXML": EDOC_NS})
+        wrapper.extend(payload)
+    return _serialize(envelope)
+
+
+def document_envelope(header: Iterable[etree._Element], body: Iterable[etree._Element]) -> bytes:
+    """Serialize a GetDocument answer: the packet's Header and Body children, no wrapper."""
+    nsmap = {"soapenv": SOAP11_NS, "edXML": EDOC_NS}
+    envelope = etree.Element(f"{{{SOAP11_NS}}}Envelope", nsmap=nsmap)
+    etree.SubElement(envelope, f"{{{SOAP11_NS}}}Header").extend(header)
+    etree.SubElement(envelope, f"{{{SOAP11_NS}}}Body").extend(body)
+    return _serialize(envelope)
+
+
+def _serialize(envelope: etree._Element) -> bytes:
+    # Elements built apart each carry their own declarations; one set on the Envelope.
+    etree.cleanup_namespaces(envelope, top_nsmap=_TOP_NSMAP)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-
-
-def _envelope(version: SoapVersion) -> tuple[etree._Element, etree._Element]:
-    nsmap = {"soap": version.namespace, "tns": SERVICE_NS}
-    envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap=nsmap)
-    body = etree.SubElement(envelope, f"{{{version.namespace}}}Body")
-    return envelope, body
-
-
-def _malformed(version: SoapVersion | None, detail: str) -> SoapFault:
-    return SoapFault(
-        "SOAP_MALFORMED",
-        "Yêu cầu SOAP không đúng cú pháp",
-        f"Malformed SOAP request: {detail}",
-        version=version,
-    )
-
-
-def _is_element(node: object) -> bool:
-    return isinstance(node, etree._Element) and isinstance(node.tag, str)
-
-
-def _check_depth(root: etree._Element) -> None:
-    for node in root.iter():
-        depth = 0
-        parent = node.getparent()
-        while parent is not None:
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _malformed(None, f"nesting deeper than {MAX_DEPTH}")
-            parent = parent.getparent()

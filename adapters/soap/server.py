@@ -1,158 +1,185 @@
-"""The SOAP 1.1 / 1.2 endpoint for older provincial hubs (static WSDL, document/literal).
+"""The Bkav eDoc hub SOAP door (default ``/services/eDoc``): one URL, dispatch on SOAPAction.
 
-``GET /soap?wsdl`` serves ``schemas/edoc-gateway.wsdl`` with its addresses set to where it was
-fetched from; ``POST /soap`` dispatches on the Body child's QName to a short handler that calls
-the core. Every failure becomes a SOAP fault of the request's version, never a stack trace:
-refusals of the core and of ``edxml`` map through :data:`SOAP_FAULTS`; anything unexpected is
-logged and answered with a generic ``Server``/``Receiver`` fault.
-
-Authentication: a WS-Security UsernameToken in the SOAP Header (Username = system id,
-Password = secret) or the HTTP headers ``X-SystemId`` / ``X-SecretKey``.
+SOAP 1.1 only, ``text/xml`` or SwA ``multipart/related`` requests. The order of work keeps
+unauthenticated callers cheap: only the body's head is read; for multipart, only the leading
+root part is parsed (the stdlib ``email`` parser on that head); the envelope (at most
+``ENVELOPE_LIMIT``) is parsed with depth and DOCTYPE refused while parsing, off the event loop
+when big; the credentials it carries are checked; only then is the rest read and the attachments
+parsed.
+Every answer is HTTP 200 with ``edXML:{Action}Response`` (multipart when the request was, or
+when attachments travel back); a refusal is a ``Report`` with ``IsSuccess=false``, audited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
-from lxml import etree
 
-from adapters.bodies import read_bounded
-from adapters.soap.context import STATE, context_of
+from adapters.soap import documents, mime, traces
+from adapters.soap.calls import Action, Answer, Call, off_loop
+from adapters.soap.context import ENVELOPE_LIMIT, STATE, context_of, given
 from adapters.soap.envelope import (
-    SoapFault,
-    SoapRequest,
-    SoapVersion,
-    fault,
-    parse_request,
-    response,
+    HubRequest,
+    UnknownAction,
+    answer,
+    read_request,
+    report,
 )
-from adapters.soap.operations import OPERATIONS
-from adapters.vxp.accounts import SystemLike
+from adapters.soap.lgsp import HEADER as JWT_HEADER
+from adapters.soap.lgsp import LgspTrust
+from adapters.soap.reading import read_head, read_rest
+from adapters.soap.refusals import INTERNAL, audit_refusal, report_error
 from adapters.vxp.context import Core
+from edxml.edoc_vn import MimePart, child_text, key_info
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
-from gateway.errors import AuthError, GatewayError
+from gateway.errors import GatewayError, PayloadTooLarge
 
 log = structlog.get_logger("adapters.soap")
+HEAD_BYTES = ENVELOPE_LIMIT + 2**16
+"""Bytes read before the caller is authenticated: the envelope and its MIME framing."""
 
-WSDL_PATH = Path(__file__).resolve().parents[2] / "schemas" / "edoc-gateway.wsdl"
-_PLACEHOLDER = b'location="http://localhost/soap"'
-
-SERVER_SIDE_CODES = frozenset(
-    {"GATEWAY_ERROR", "UNAVAILABLE", "STORE_ERROR", "BROKER_ERROR", "MAINTENANCE"}
-)
-"""Core codes answered as ``Server`` (1.1) / ``Receiver`` (1.2) faults: retrying may help.
-Every other refusal is the caller's (``Client`` / ``Sender``)."""
+Credentials = Callable[[HubRequest], tuple[str, str]]
+WSDL_PATH = Path(__file__).resolve().parents[2] / "schemas" / "edoc-hub.wsdl"
+_PLACEHOLDER = b'location="http://localhost/services/eDoc"'
+WSDL: web.AppKey[bytes] = web.AppKey("hub_wsdl", bytes)
 
 
-def soap_fault_for(error: BaseException) -> SoapFault:
-    """Map a core or edXML refusal (or anything else) to the SOAP fault that answers it."""
-    if isinstance(error, SoapFault):
-        return error
-    if isinstance(error, GatewayError | EdxmlError):
-        return SoapFault(
-            error.code,
-            error.text_vi,
-            error.text_en,
-            sender=error.code not in SERVER_SIDE_CODES,
-            path=error.path,
-        )
-    return SoapFault("GATEWAY_ERROR", "Lỗi hệ thống", "Internal error", sender=False)
+def _in_wrapper(soap: HubRequest) -> tuple[str, str]:
+    return soap.text("OrganId") or "", soap.text("Token") or ""
+
+
+def _in_check_permission(soap: HubRequest) -> tuple[str, str]:
+    node = soap.header_child("CheckPermission")
+    if node is None:  # tolerated: some clients put it in the Body
+        node = soap.wrapper
+    return child_text(node, "OrganId") or "", child_text(node, "Token") or ""
+
+
+def _in_key_info(soap: HubRequest) -> tuple[str, str]:
+    info = key_info(soap.header)
+    return (info.organ_id, info.token) if info is not None else ("", "")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One SOAPAction: where its credentials are and what it does."""
+
+    credentials: Credentials
+    action: Action
+    wrapped_errors: bool = True  # GetDocument answers a bare Report
+
+
+ACTIONS: dict[str, Entry] = {
+    "GetOrganizations": Entry(_in_wrapper, documents.get_organizations),
+    "CheckPermission": Entry(_in_check_permission, documents.check_permission),
+    "SendDocument": Entry(_in_key_info, documents.send_document),
+    "GetPendingDocumentIds": Entry(_in_wrapper, documents.get_pending_document_ids),
+    "GetDocument": Entry(_in_wrapper, documents.get_document, wrapped_errors=False),
+    "ConfirmReceived": Entry(_in_wrapper, documents.confirm_received),
+    "UpdateTraces": Entry(_in_key_info, traces.update_traces),
+    "GetTraces": Entry(_in_wrapper, traces.get_traces),
+}
+"""SOAPAction → entry: the whole surface of the door."""
 
 
 def build_soap_app(
     gateway: Core | None = None,
     *,
-    systems: Iterable[SystemLike] | None = None,
+    systems: Iterable[Any] | None = None,
     directory: Any = None,
     max_packet_bytes: int | None = None,
-    wsdl_path: Path = WSDL_PATH,
+    lgsp: LgspTrust | None = None,
 ) -> web.Application:
-    """Build the SOAP sub-application (mount it at ``/soap``).
+    """Build the hub SOAP sub-application (mount it at the configured path).
 
     Anything not given is taken, on the first request, from the parent application through
-    ``gateway.appkeys`` (``GATEWAY``, ``DIRECTORY``, ``SETTINGS``).
+    ``gateway.appkeys``.
     """
     app = web.Application()
-    app[STATE] = {
-        "given": {
-            "core": gateway,
-            "systems": systems,
-            "directory": directory,
-            "max": max_packet_bytes,
-            "wsdl": Path(wsdl_path).read_bytes(),
-        }
-    }
-    app.router.add_route("GET", "", serve_wsdl, name="wsdl")
-    app.router.add_route("POST", "", dispatch, name="soap")
+    app[STATE] = given(gateway, systems, directory, max_packet_bytes, lgsp)
+    app[WSDL] = WSDL_PATH.read_bytes()
+    app.router.add_route("POST", "", dispatch, name="hub_soap")
+    app.router.add_route("GET", "", serve_wsdl, name="hub_wsdl")
     return app
 
 
 async def serve_wsdl(request: web.Request) -> web.Response:
-    """Serve the WSDL with its ``soap:address`` pointing at this endpoint."""
+    """``GET <path>?wsdl``: the WSDL of the body-only actions, addressed to this endpoint."""
     if "wsdl" not in {key.lower() for key in request.query}:
         raise web.HTTPNotFound(text="GET ?wsdl for the service description")
-    address = str(request.url.with_query(None))
-    text = context_of(request).wsdl.replace(
-        _PLACEHOLDER, b'location="' + _xml_attr(address).encode("utf-8") + b'"'
-    )
+    address = str(request.url.with_query(None)).replace("&", "&amp;").replace('"', "&quot;")
+    text = request.app[WSDL].replace(_PLACEHOLDER, f'location="{address}"'.encode())
     return web.Response(body=text, content_type="text/xml", charset="utf-8")
 
 
-def _xml_attr(value: str) -> str:
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+def soap_action(request: web.Request) -> str:
+    """The SOAPAction header: bare name, quotes and any URI prefix stripped."""
+    value = request.headers.get("SOAPAction", "").strip().strip('"').strip()
+    for separator in ("#", "/"):
+        value = value.rsplit(separator, 1)[-1]
+    return value
 
 
 async def dispatch(request: web.Request) -> web.Response:
-    """Parse the envelope, authenticate, run the operation, answer a response or a fault."""
-    version = SoapVersion.V11
+    """Read, authenticate, run the action, answer (a Report on every refusal)."""
+    name = soap_action(request)
+    entry = ACTIONS.get(name)
+    multipart = False
+    claimed: str | None = None
+    actor: str | None = None
     try:
-        body = await _read(request)
-        soap = parse_request(body, request.headers.get("Content-Type", ""))
-        version = soap.version
-        handler = OPERATIONS.get(etree.QName(soap.operation).text)
-        if handler is None:
-            raise SoapFault(
-                "SOAP_UNKNOWN_OPERATION",
-                "Thao tác không được hỗ trợ",
-                f"Unknown operation {etree.QName(soap.operation).text}",
+        ctx = context_of(request)
+        content_type = request.headers.get("Content-Type", "text/xml")
+        frame = mime.framing(content_type)
+        multipart = frame.multipart
+        head = await read_head(request, HEAD_BYTES, ctx.limit)
+        if frame.multipart:
+            root = await off_loop(
+                len(head.data), mime.root_part, content_type, head.data, frame, head.ended
             )
-        caller = _authenticate(request, soap)
-        children = await handler(request, soap, caller)
-        payload = response(version, soap.name, children)
-        return _reply(payload, version, 200)
-    except (SoapFault, GatewayError, EdxmlError) as exc:
-        error = soap_fault_for(exc)
-        version = error.version or version
-        log.info("soap.fault", code=error.code, detail=str(exc))
-    except Exception:
-        log.exception("soap.error")
-        error = soap_fault_for(RuntimeError())
-    status = 400 if version is SoapVersion.V12 and error.sender else 500
-    return _reply(fault(version, error), version, status)
+        elif not head.ended or len(head.data) > ENVELOPE_LIMIT:
+            raise PayloadTooLarge(f"SOAP envelope over {ENVELOPE_LIMIT} bytes")
+        else:
+            root = head.data
+        if len(root) > ENVELOPE_LIMIT:
+            raise PayloadTooLarge(f"SOAP envelope over {ENVELOPE_LIMIT} bytes")
+        soap = await off_loop(len(root), read_request, root)
+        if entry is None:
+            raise UnknownAction(repr(name))
+        organ_id, token = entry.credentials(soap)
+        claimed = organ_id or None
+        caller = ctx.credentials.authenticate(organ_id, token, request.headers.get(JWT_HEADER))
+        actor = caller.system_id
+
+        async def parts() -> dict[str, MimePart]:
+            if not frame.multipart:
+                return {}
+            body = await read_rest(request, head, ctx.limit)
+            return await off_loop(len(body), mime.attachments, content_type, body, frame)
+
+        result = await entry.action(Call(request, soap, caller, organ_id, parts))
+        return _render(name, result, multipart)
+    except (GatewayError, EdxmlError) as exc:
+        error = report_error(exc)
+        log.info("hub.soap.refused", action=name, code=error.code, claimed=claimed)
+        await audit_refusal(request, exc, via="soap", action=name, actor=actor, claimed=claimed)
+    except Exception as exc:  # a bug must not leak: log it, answer a generic Report
+        log.exception("hub.soap.error", action=name)
+        error = INTERNAL
+        await audit_refusal(request, exc, via="soap", action=name, actor=actor, claimed=claimed)
+    wrapped = entry is not None and entry.wrapped_errors
+    payload = answer(name if wrapped else None, [report([error])])
+    return _render(name, Answer(envelope=payload), multipart)
 
 
-def _reply(payload: bytes, version: SoapVersion, status: int) -> web.Response:
-    return web.Response(
-        body=payload, status=status, content_type=version.content_type, charset="utf-8"
-    )
-
-
-async def _read(request: web.Request) -> bytes:
-    return await read_bounded(request, context_of(request).limit)
-
-
-def _authenticate(request: web.Request, soap: SoapRequest) -> Caller:
-    accounts = context_of(request).accounts
-    token = soap.username_token()
-    if token is not None:
-        return accounts.check_secret(*token)
-    system_id = request.headers.get("X-SystemId")
-    secret = request.headers.get("X-SecretKey")
-    if system_id and secret:
-        return accounts.check_secret(system_id, secret)
-    raise AuthError("a WS-Security UsernameToken or X-SystemId/X-SecretKey is required")
+def _render(name: str, result: Answer, multipart: bool) -> web.Response:
+    envelope = result.envelope if result.envelope is not None else answer(name, result.payload)
+    if multipart or result.parts:
+        framed = mime.multipart(envelope, result.parts)
+        return web.Response(body=framed.body, headers={"Content-Type": framed.content_type})
+    return web.Response(body=envelope, content_type="text/xml", charset="utf-8")

@@ -3,23 +3,24 @@
 Every lookup goes through the one registry of calling systems
 (:class:`gateway.credentials.CallingSystems`: the live store-backed registry in a running
 gateway, or a fixed list such as ``Settings.systems``), so a system added, rotated or
-disabled is seen at once. VXP needs the secret itself to check the HMAC (during a rotation
-overlap either of the two valid secrets signs); SOAP compares a presented secret in constant
-time.
+disabled is seen at once. VXP needs the secret itself to check the HMAC
+(:meth:`SystemAccounts.record` gives the whole :class:`adapters.vxp.auth.SystemRecord`:
+profile, allowed networks, and every secret valid now, two during a rotation overlap); SOAP
+compares a presented secret in constant time.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Protocol
 
+from adapters.vxp.auth import SystemRecord, parse_networks
 from gateway.auth import Caller
-from gateway.credentials import CallingSystems, SystemRecord, as_registry
+from gateway.credentials import CallingSystems, as_registry
+from gateway.credentials import SystemRecord as RegistryRecord
 from gateway.errors import AuthError
-
-T = TypeVar("T")
 
 
 class SystemLike(Protocol):
@@ -35,8 +36,29 @@ class SystemLike(Protocol):
         ...
 
 
-def _fixed(secret: str, _system_id: str) -> str | None:
-    return secret
+def _plain(secret: Any) -> str:
+    getter = getattr(secret, "get_secret_value", None)
+    return getter() if callable(getter) else str(secret)
+
+
+def system_record(system: SystemLike) -> SystemRecord:
+    """Return the VXP door's record of a configured system (every valid secret kept)."""
+    secrets = [_plain(system.secret)] if getattr(system, "secret", None) is not None else []
+    secrets += [_plain(s) for s in getattr(system, "secrets", None) or ()]
+    return SystemRecord(
+        id=system.id,
+        secrets=tuple(dict.fromkeys(s for s in secrets if s)),
+        agencies=frozenset(system.agencies),
+        policy=system.policy,
+        profile=getattr(system, "profile", "sdk") or "sdk",
+        allowed_networks=parse_networks(tuple(getattr(system, "allowed_networks", ()) or ())),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _door_record(record: RegistryRecord) -> SystemRecord:
+    # Registry records are immutable values: the parsed form is computed once per version.
+    return system_record(record)
 
 
 class SystemAccounts:
@@ -45,17 +67,17 @@ class SystemAccounts:
     def __init__(self, systems: Iterable[SystemLike] | CallingSystems | None) -> None:
         self._registry = as_registry(systems)
 
-    def _live(self, system_id: str) -> SystemRecord | None:
-        record = self._registry.get(system_id)
-        return record if record is not None and record.enabled else None
-
     def record(self, system_id: str) -> SystemRecord | None:
-        """The enabled system's record (profile, allowed networks, policies), or ``None``."""
-        return self._live(system_id)
+        """Return the whole record of an enabled ``system_id`` (``None`` when unknown or
+        disabled), with the secrets valid now: for VXP checks."""
+        found = self._registry.get(system_id)
+        if found is None or not found.enabled:
+            return None
+        return _door_record(found)
 
     def secrets_for(self, system_id: str) -> tuple[str, ...]:
         """Return the secrets valid now for ``system_id``, newest first (empty: refused)."""
-        record = self._live(system_id)
+        record = self.record(system_id)
         return record.secrets if record is not None else ()
 
     def secret_for(self, system_id: str) -> str | None:
@@ -63,46 +85,20 @@ class SystemAccounts:
         valid = self.secrets_for(system_id)
         return valid[0] if valid else None
 
-    def verify_any(self, verify: Callable[[Callable[[str], str | None]], T]) -> T:
-        """Run ``verify`` (given a ``secret_for`` lookup) with the newest secret, then with
-        the previous one while a rotation overlap lasts: a signature by either is accepted.
-        Only a plain :class:`AuthError` (wrong signature) is retried, never an expired
-        timestamp or a replay."""
-        asked: list[str] = []
-
-        def newest(system_id: str) -> str | None:
-            asked.append(system_id)
-            return self.secret_for(system_id)
-
-        try:
-            return verify(newest)
-        except AuthError as exc:
-            older = self.secrets_for(asked[0])[1:] if asked else ()
-            if type(exc) is not AuthError or not older:
-                raise
-            for secret in older:
-                try:
-                    return verify(partial(_fixed, secret))
-                except AuthError as again:
-                    if type(again) is not AuthError:
-                        raise
-            raise
-
     def caller(self, system_id: str) -> Caller:
         """Return the core ``Caller`` of a known system; raise :class:`AuthError` otherwise."""
-        record = self._live(system_id)
+        record = self.record(system_id)
         if record is None:
             raise AuthError("unknown system")
-        return Caller(
-            system_id=record.id, agencies=frozenset(record.agencies), policy=record.policy
-        )
+        return record.caller
 
     def check_secret(self, system_id: str, secret: str) -> Caller:
         """Return the caller when ``secret`` is the system's; raise :class:`AuthError` otherwise."""
-        presented = secret.encode("utf-8")
+        record = self.record(system_id)
         # Compare even for an unknown system so timing does not tell which ids exist.
-        valid = self.secrets_for(system_id) or ("\x00unknown",)
-        matches = [hmac.compare_digest(v.encode("utf-8"), presented) for v in valid]
-        if not any(matches) or not self.secrets_for(system_id):
+        candidates = record.secrets if record is not None and record.secrets else ("\x00unknown",)
+        given = secret.encode("utf-8")
+        ok = [hmac.compare_digest(c.encode("utf-8"), given) for c in candidates]
+        if record is None or not record.secrets or not any(ok):
             raise AuthError("unknown system or wrong secret")
-        return self.caller(system_id)
+        return record.caller

@@ -1,18 +1,28 @@
 """VXP directory operations: ``getAgenciesList``, ``getAgenciesListQD20``,
-``registerAgency`` and ``deleteAgency``."""
+``getSynchronizeUnit``, ``registerAgency`` and ``deleteAgency``.
+
+``getSynchronizeUnit`` draws ``version`` and ``modifyDate`` from the directory's change log
+(``directory_changes``): the version of the last change set that touched each agency and its
+time. A signed ``version`` parameter asks only for agencies changed after that version.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from adapters.vxp import errors as vxp
 from adapters.vxp.context import AgencyRegistry, context_of, read_body
-from adapters.vxp.signing import SignedRequest
+from adapters.vxp.signing import VIETNAM, SignedRequest
 from gateway.auth import Caller
+from gateway.directory_store import DirectoryChangeRow, utc
 from gateway.errors import Forbidden, RequestInvalid
+
+RETIRED = ("dissolved", "merged")
 
 
 async def get_agencies_list(
@@ -42,6 +52,63 @@ def _agency_record(agency: Any, *, old_code_key: str) -> dict[str, str]:
     }
 
 
+async def get_synchronize_unit(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``getSynchronizeUnit``: every agency (retired ones ``deleted``) with the version and
+    time of its last directory change; ``version`` filters to later changes."""
+    context = context_of(request)
+    since_text = signed.get("version") or ""
+    since = int(since_text) if since_text.isdigit() else None
+    changes = await _last_changes(context.engine or getattr(context.directory, "engine", None))
+    units = []
+    for agency in _all_agencies(request):
+        version, at = changes.get(agency.code, (0, None))
+        if since is not None and version <= since:
+            continue
+        endpoint = getattr(agency, "endpoint", None)
+        peer = getattr(endpoint, "kind", "") == "peer"
+        center = getattr(endpoint, "node", None) if peer else None
+        units.append(
+            {
+                "id": agency.code,
+                "code": agency.code,
+                "name": agency.name,
+                "mail": agency.mail or "",
+                "pid": agency.parent_code or "",
+                "centerCode": center or context.node_code,
+                "isAgency": True,
+                "deleted": agency.status in RETIRED,
+                "version": version,
+                "modifyDate": _modify_date(at),
+            }
+        )
+    return vxp.ok_body(data=units)
+
+
+async def _last_changes(engine: Any) -> dict[str, tuple[int, datetime | None]]:
+    if engine is None:
+        return {}
+    table = DirectoryChangeRow.__table__
+    query = select(table.c.code, func.max(table.c.version), func.max(table.c.at)).group_by(
+        table.c.code
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {code: (int(version or 0), utc(at)) for code, version, at in rows}
+
+
+def _modify_date(at: datetime | None) -> str:
+    return at.astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S") if at is not None else ""
+
+
+def _all_agencies(request: web.Request) -> list[Any]:
+    try:
+        return list(context_of(request).directory)
+    except TypeError as exc:
+        raise RequestInvalid("the directory cannot list its agencies") from exc
+
+
 def _agencies(request: web.Request) -> list[Any]:
     directory = context_of(request).directory
     try:
@@ -69,9 +136,9 @@ async def register_agency(
 async def delete_agency(
     request: web.Request, signed: SignedRequest, caller: Caller
 ) -> dict[str, Any]:
-    """``deleteAgency``: the ``code`` header names the agency to remove."""
+    """``deleteAgency``: the ``AgencyCode`` header names the agency to remove."""
     registry = _registry(request)
-    code = signed.get("code") or signed.get("agencyCode")
+    code = signed.get("AgencyCode") or signed.get("code")
     if not code:
         raise RequestInvalid("deleteAgency needs the code header")
     await registry.delete_agency(caller, code)

@@ -1,8 +1,11 @@
 """The node as a client of an upstream axis (the national axis, or a hub node) over VXP.
 
-- :class:`VxpClient`: signed calls (:func:`adapters.vxp.signing.sign_headers`, a fresh
-  timestamp per attempt), bounded retries with tenacity on network errors, HTTP 5xx and
-  ErrorCode 20, each retry logged.
+- :class:`VxpClient`: signed calls laid out as the axis's Java SDK lays them out
+  (interop/VXP-SDK.md, :func:`adapters.vxp.signing.sign_headers`: Java ``HashMap`` order,
+  ``Content-Type`` signed, everything POST, ``sendEdoc`` body followed by ``\r\n`` with an
+  unpadded-hex ``hash-file``), because the real axis is built for the SDK; a fresh timestamp
+  per attempt (like an SDK object made per call); bounded retries with tenacity on network
+  errors, HTTP 5xx and ErrorCode 20, each retry logged.
 - :class:`VxpTransport`: the ``peer`` delivery transport: ``sendEdoc`` of the exact stored
   packet bytes to the upstream (the signed packet is never rebuilt, so signatures survive).
 - :class:`VxpPoller`: polls ``getReceivedEdocList``, fetches with ``getEdoc``, ingests
@@ -34,6 +37,7 @@ from tenacity import (
 
 from adapters.vxp.context import Core
 from adapters.vxp.errors import SYSTEM_ERROR
+from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
 from gateway.auth import Caller
@@ -112,6 +116,10 @@ class VxpClient:
     ) -> dict[str, Any]:
         """Call ``op``; return the JSON answer when ``status`` is ``OK``.
 
+        As the SDK does, ``Content-Type`` is put into the signed parameters first
+        (``application/json`` unless given) and a ``sendEdoc`` body gets its ``hash-file``
+        (unless given) and a trailing ``\r\n``.
+
         Raises :class:`VxpCallFailed` for a ``FAIL`` answer (after retries when ErrorCode is
         20) and :class:`VxpUnreachable` when every attempt failed on the network or 5xx.
         """
@@ -122,11 +130,16 @@ class VxpClient:
             before_sleep=_log_retry,
             reraise=True,
         )
+        signed: dict[str, str] = {"Content-Type": "application/json"}
+        signed.update(params or {})
+        if op == "sendEdoc" and body is not None:
+            signed.setdefault("hash-file", sdk_file_hash(body))
+            body = body + CRLF
         try:
             async for attempt in retrying:
                 with attempt:
                     try:
-                        return await self._once(op, params or {}, body, method)
+                        return await self._once(op, signed, body, method)
                     except VxpCallFailed as exc:
                         if not _retryable(exc):
                             # Not a retry type: tenacity re-raises it at once.
@@ -178,11 +191,10 @@ class VxpClient:
         beside the packet, never inside it.
         """
         params = {
+            "Content-Type": "application/octet-stream",
             "from": sender,
             "servicetype": "eDoc",
             "messagetype": messagetype,
-            "Content-Type": "application/octet-stream",
-            "hash-file": sdk_file_hash(packet),
         }
         if to:
             params["to"] = json.dumps(list(to))
@@ -197,14 +209,20 @@ class VxpClient:
         answer = await self.call("getReceivedEdocList", params)
         return list(answer.get("data") or [])
 
+    async def count_receive_edoc(self, messagetype: str = "edoc") -> int:
+        """``countReceiveEdoc``: how many items wait upstream."""
+        params = {"servicetype": "eDoc", "messagetype": messagetype}
+        answer = await self.call("countReceiveEdoc", params)
+        return int(answer.get("count") or 0)
+
     async def get_edoc(self, doc_id: str) -> bytes:
-        """``getEdoc``: the packet bytes."""
-        answer = await self.call("getEdoc", {"docId": doc_id})
+        """``getEdoc``: the packet bytes (``filePath``, the SDK's local folder, is sent too)."""
+        answer = await self.call("getEdoc", {"docId": doc_id, "filePath": "."}, body=b"{}")
         return base64.b64decode(answer.get("data") or "")
 
     async def update_status(self, doc_id: str, status: str) -> None:
         """``updateStatus`` with a transport acknowledgement: done | fail | processing."""
-        await self.call("updateStatus", {"docId": doc_id, "status": status})
+        await self.call("updateStatus", {"docid": doc_id, "status": status}, body=b"{}")
 
     async def get_agencies_list(self, *, qd20: bool = False) -> list[dict[str, Any]]:
         """``getAgenciesList`` (or ``getAgenciesListQD20``): the upstream's agencies."""

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from adapters.bodies import read_bounded
 from adapters.vxp.accounts import SystemAccounts
+from adapters.vxp.refusals import AuditChainSink, RefusalSink
 from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
 from gateway import appkeys
 from gateway.auth import Caller
@@ -35,8 +36,12 @@ class Core(Protocol):
         """Return the exact packet bytes of a message addressed to the caller."""
         ...
 
-    async def ack(self, caller: Caller, message_id: str) -> None:
+    async def ack(self, caller: Caller, message_id: str) -> Any:
         """Acknowledge the caller's delivery of a message."""
+        ...
+
+    async def refuse(self, caller: Caller, message_id: str, reason: str) -> Any:
+        """Refuse the transfer of the caller's delivery of a message (``updateStatus fail``)."""
         ...
 
     async def sent(self, caller: Caller, **filters: Any) -> list[Any]:
@@ -72,9 +77,9 @@ class VxpContext:
     max_bytes: int
     clock: Callable[[], datetime] | None
     guard: ReplayGuard
-
-
-STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
+    sink: RefusalSink
+    engine: Any = None
+    node_code: str = ""
 
 
 STATE: web.AppKey[dict[str, Any]] = web.AppKey("vxp_state", dict)
@@ -92,10 +97,13 @@ def context_of(request: web.Request) -> VxpContext:
         systems = given["systems"]
         if systems is None:
             systems = settings.systems if settings is not None else ()
+        core = given["core"] if given["core"] is not None else request.config_dict[appkeys.GATEWAY]
+        engine = request.config_dict.get(appkeys.ENGINE)
+        sink = given.get("sink") or AuditChainSink(
+            lambda: engine if engine is not None else getattr(core, "engine", None)
+        )
         context = VxpContext(
-            core=given["core"]
-            if given["core"] is not None
-            else request.config_dict[appkeys.GATEWAY],
+            core=core,
             directory=(
                 given["directory"]
                 if given["directory"] is not None
@@ -107,6 +115,9 @@ def context_of(request: web.Request) -> VxpContext:
             max_bytes=given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20),
             clock=given["clock"],
             guard=ReplayGuard(window=skew * 2),
+            sink=sink,
+            engine=engine,
+            node_code=getattr(getattr(settings, "node", None), "code", "") or "",
         )
         state["context"] = context
     return context

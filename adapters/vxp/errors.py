@@ -1,17 +1,22 @@
-"""The one table mapping core and edXML error codes to VXP ``ErrorCode`` numbers (SPEC §6).
+"""The one table mapping refusals to VXP ``ErrorCode`` numbers (SPEC §6, interop/VXP-SDK.md).
 
 VXP answers every call with HTTP 200 and ``{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc"}``;
-the SDK reads the body, not the HTTP status. Numbers: 0 OK, 10 bad file, 15 wrong credentials,
-18 unknown recipient, 19 sender not registered, 20 system error, 21 file processing error,
-22 invalid edXML, 23 recipient locked.
+the SDK reads the body, not the HTTP status, with ``getAsString()``: each of the three is
+always present as a string, and ``sendEdoc`` answers always carry ``DocId`` (``""`` on a
+refusal). Numbers: 0 OK, 10 bad file, 15 wrong credentials, 18 unknown recipient, 19 sender
+not registered, 20 system error, 21 file processing error, 22 invalid edXML, 23 recipient
+locked, 24 (ours) document taken down or recalled. The table is keyed by error class and
+looked up along the class's MRO, so a new subclass inherits its parent's number. A duplicate
+``sendEdoc`` is not a refusal at all: it answers OK with the original ``DocId``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edxml.errors import EdxmlError
-from gateway.errors import GatewayError
+from edxml import errors as edxml
+from gateway import errors as core
+from gateway.legal import errors as legal
 
 OK = "0"
 BAD_FILE = "10"
@@ -22,45 +27,54 @@ SYSTEM_ERROR = "20"
 FILE_PROCESSING = "21"
 INVALID_EDXML = "22"
 RECIPIENT_LOCKED = "23"
+GONE = "24"  # choice: taken down, or recalled for this recipient (no SDK number for it)
 
-VXP_ERROR_CODES: dict[str, str] = {
-    "AUTH_FAILED": CREDENTIALS,
-    "AUTH_TIMESTAMP": CREDENTIALS,
-    "AUTH_REPLAY": CREDENTIALS,
-    "FORBIDDEN": CREDENTIALS,
-    "SENDER_NOT_ALLOWED": SENDER_NOT_REGISTERED,
-    "RECIPIENT_NOT_ALLOWED": RECIPIENT_LOCKED,
-    "NOT_FOUND": BAD_FILE,
-    "PAYLOAD_TOO_LARGE": BAD_FILE,
-    "CODE_UNKNOWN": UNKNOWN_RECIPIENT,
-    "AGENCY_INACTIVE": RECIPIENT_LOCKED,
-    "AGENCY_DISSOLVED": RECIPIENT_LOCKED,
-    "STATUS_TRANSITION": INVALID_EDXML,
-    "DOCUMENT_UNKNOWN": INVALID_EDXML,
-    "REQUEST_INVALID": BAD_FILE,
-    "FILE_HASH_MISMATCH": BAD_FILE,
-    "DUPLICATE_MESSAGE": SYSTEM_ERROR,
-    "UNAVAILABLE": SYSTEM_ERROR,
-    "STORE_ERROR": SYSTEM_ERROR,
-    "BROKER_ERROR": SYSTEM_ERROR,
-    "EDXML_LIMIT": BAD_FILE,
-    "EDXML_NOT_WELL_FORMED": INVALID_EDXML,
-    "ATTACHMENT_INVALID": FILE_PROCESSING,
-    "ATTACHMENT_BOMB": FILE_PROCESSING,
-    "ATTACHMENT_PATH": FILE_PROCESSING,
-    "ATTACHMENT_TYPE": FILE_PROCESSING,
-    "MANIFEST_MISMATCH": FILE_PROCESSING,
+VXP_ERROR_CODES: dict[type[BaseException], str] = {
+    core.AuthError: CREDENTIALS,
+    core.Forbidden: CREDENTIALS,
+    core.SenderNotAllowed: SENDER_NOT_REGISTERED,
+    core.RecipientNotAllowed: RECIPIENT_LOCKED,
+    core.NotFound: BAD_FILE,
+    core.PayloadTooLarge: BAD_FILE,
+    core.CodeUnknown: UNKNOWN_RECIPIENT,
+    core.AgencyInactive: RECIPIENT_LOCKED,
+    core.AgencyDissolved: RECIPIENT_LOCKED,
+    core.StatusTransitionInvalid: INVALID_EDXML,
+    core.DocumentUnknown: INVALID_EDXML,
+    core.RequestInvalid: BAD_FILE,
+    core.FileHashMismatch: BAD_FILE,
+    core.DirectoryChangeRefused: BAD_FILE,
+    core.Unavailable: SYSTEM_ERROR,
+    legal.AttachmentMalware: FILE_PROCESSING,
+    legal.ScannerUnavailable: SYSTEM_ERROR,
+    legal.PdfSignatureRequired: INVALID_EDXML,
+    legal.SignerNotSender: SENDER_NOT_REGISTERED,
+    legal.CertificateRevoked: INVALID_EDXML,
+    legal.RevocationUnknown: INVALID_EDXML,
+    legal.MessageGone: GONE,
+    core.GatewayError: SYSTEM_ERROR,
+    edxml.LimitExceeded: BAD_FILE,
+    edxml.AttachmentInvalid: FILE_PROCESSING,
+    edxml.AttachmentBomb: FILE_PROCESSING,
+    edxml.AttachmentPath: FILE_PROCESSING,
+    edxml.AttachmentType: FILE_PROCESSING,
+    edxml.ManifestMismatch: FILE_PROCESSING,
+    edxml.AttachmentTypeMismatch: FILE_PROCESSING,
+    edxml.AttachmentNameUnsafe: FILE_PROCESSING,
+    edxml.AttachmentSymlink: FILE_PROCESSING,
+    edxml.AttachmentExecutable: FILE_PROCESSING,
+    edxml.AttachmentRarRefused: FILE_PROCESSING,
+    edxml.EdxmlError: INVALID_EDXML,
+    BaseException: SYSTEM_ERROR,
 }
-"""Core/edXML error code → VXP ErrorCode. Any other edXML refusal is 22, anything else 20."""
+"""Error class → VXP ErrorCode; :func:`vxp_error_code` walks the MRO of the error's class."""
 
 
 def vxp_error_code(error: BaseException) -> str:
-    """Return the VXP ``ErrorCode`` that answers ``error``."""
-    code = getattr(error, "code", None)
-    if isinstance(error, GatewayError | EdxmlError) and code in VXP_ERROR_CODES:
-        return VXP_ERROR_CODES[code]
-    if isinstance(error, EdxmlError):
-        return INVALID_EDXML
+    """Return the VXP ``ErrorCode`` that answers ``error`` (first class of its MRO in the table)."""
+    for cls in type(error).__mro__:
+        if cls in VXP_ERROR_CODES:
+            return VXP_ERROR_CODES[cls]
     return SYSTEM_ERROR
 
 
@@ -74,12 +88,11 @@ def fail_body(error: BaseException, **data: Any) -> dict[str, Any]:
 
     Errors that are not refusals of ours (bugs, unexpected exceptions) never leak their text.
     """
-    if isinstance(error, GatewayError | EdxmlError):
-        desc = f"{error.text_vi} / {error.text_en}"
+    if isinstance(error, core.GatewayError | edxml.EdxmlError):
         return {
             "status": "FAIL",
             "ErrorCode": vxp_error_code(error),
-            "ErrorDesc": desc,
+            "ErrorDesc": f"{error.text_vi} / {error.text_en}",
             "code": error.code,
             **data,
         }
@@ -87,5 +100,18 @@ def fail_body(error: BaseException, **data: Any) -> dict[str, Any]:
         "status": "FAIL",
         "ErrorCode": SYSTEM_ERROR,
         "ErrorDesc": "Lỗi hệ thống / Internal error",
+        "code": "INTERNAL",
         **data,
     }
+
+
+def readable(value: Any) -> Any:
+    """Return ``value`` with every JSON ``null`` replaced by ``""`` (the SDK's ``getAsString``
+    throws on null, and one null empties a whole list)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return {str(k): readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [readable(v) for v in value]
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from edxml.errors import EdxmlError, Issue
 from edxml.model import Envelope, Packet
 from edxml.pipeline import CheckResult, check_packet
 from edxml.signature import Policy, sign
+from gateway.legal.offline import review_offline
 
 
 def _load_certificates(paths: list[Path]) -> list[x509.Certificate]:
@@ -79,6 +81,11 @@ def _print_human(summary: dict) -> None:
         )
     for item in summary["attachments"]:
         typer.echo(f"  Attachment: {item['name']} {item['size']} bytes sha256={item['sha256']}")
+        for sig in item.get("pdf_signatures", ()):
+            typer.echo(
+                f"    PDF signature: {sig['status']} ({sig['signer'] or '-'}; "
+                f"revocation {sig['revocation']}; whole file {sig['covers_whole_document']})"
+            )
     for issue in summary["errors"]:
         typer.echo(f"  ERROR {issue['code']} at {issue['path'] or '/'}: {issue['message_en']}")
         typer.echo(f"        {issue['message_vi']}")
@@ -93,8 +100,21 @@ def validate(
         list[Path] | None, typer.Option(help="PEM file of trust anchors (repeatable)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    document_trust: Annotated[
+        list[Path] | None,
+        typer.Option("--document-trust", help="PEM of PDF signature anchors (repeatable)"),
+    ] = None,
+    scan: Annotated[
+        str | None, typer.Option("--scan", help="clamd address: tcp://host:port or unix:///path")
+    ] = None,
+    revocation: Annotated[
+        str, typer.Option(help="OCSP/CRL checks: off (offline), soft or hard")
+    ] = "off",
 ) -> None:
-    """Check a packet (parse, schema, signature, rules, attachments); exit 0 if acceptable."""
+    """Check a packet (parse, schema, signature, rules, attachments); exit 0 if acceptable.
+
+    Then the legal review: PDF signatures against ``--document-trust``, malware with
+    ``--scan``, revocation per ``--revocation``."""
     try:
         data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         anchors = _load_certificates(trust or [])
@@ -107,7 +127,23 @@ def validate(
         result = check_packet(data, policy=policy, trust_anchors=anchors)
     except EdxmlError as exc:
         errors.append(exc.as_issue())
+    legal: list[dict[str, Any]] = []
+    if revocation not in ("off", "soft", "hard"):
+        _fail("--revocation must be off, soft or hard", "--revocation phải là off, soft hoặc hard")
+    if result is not None:
+        legal, found, refused = review_offline(
+            data,
+            result,
+            packet_anchors=anchors,
+            document_trust=document_trust or [],
+            scan=scan,
+            revocation=revocation,  # type: ignore[arg-type]
+        )
+        errors.extend(refused)
+        result = dataclasses.replace(result, warnings=(*result.warnings, *found))
     summary = _summary(result, errors, None)
+    for entry, report in zip(summary["attachments"], legal, strict=False):
+        entry.update({k: v for k, v in report.items() if k not in entry})
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:

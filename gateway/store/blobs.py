@@ -26,6 +26,10 @@ class BlobStore(Protocol):
         """Return the bytes stored under ``key``; ``NotFound`` when there are none."""
         ...
 
+    async def delete(self, key: str) -> None:
+        """Remove the bytes stored under ``key`` (a takedown); no error when absent."""
+        ...
+
 
 class FileBlobStore:
     """Blobs as files under ``root/ab/cd/<sha256>``, written atomically and fsynced.
@@ -61,6 +65,14 @@ class FileBlobStore:
             raise NotFound(f"blob {key}") from exc
         except OSError as exc:
             raise StoreError(f"cannot read blob {key}: {exc}") from exc
+
+    async def delete(self, key: str) -> None:
+        """Remove the blob of ``key`` (a takedown); no error when it is already gone."""
+        path = self.path_for(key)
+        try:
+            await asyncio.to_thread(path.unlink, True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove blob {key}: {exc}") from exc
 
     def _write(self, key: str, data: bytes) -> None:
         path = self.path_for(key)

@@ -30,7 +30,16 @@ from gateway.store.base import Base
 
 MESSAGE_KINDS = ("document", "status")
 ENDPOINT_KINDS = ("mailbox", "push", "peer")
-DELIVERY_STATES = ("pending", "published", "delivered", "retrying", "parked", "acked")
+DELIVERY_STATES = (
+    "pending",
+    "published",
+    "delivered",
+    "retrying",
+    "parked",
+    "acked",
+    "failed",
+    "withdrawn",
+)
 
 DELIVERED_SEQ = Sequence("deliveries_delivered_seq", metadata=Base.metadata)
 

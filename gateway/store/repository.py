@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.store.database import translate_errors
 from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
 
-FINAL_STATES = ("delivered", "acked")
+FINAL_STATES = ("delivered", "acked", "failed", "withdrawn")  # withdrawn: gateway.legal.takedown
 
 
 def new_id() -> str:
@@ -512,3 +512,27 @@ async def last_status(
     )
     with translate_errors():
         return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def mark_failed(
+    conn: AsyncConnection, message_id: str, recipient_codes: Collection[str], reason: str
+) -> list[DeliveryRow]:
+    """Mark the message's delivered deliveries to ``recipient_codes`` as ``failed``: the
+    recipient refused the transfer (VXP ``updateStatus fail``). Only a delivered, not yet
+    acknowledged delivery changes; returns those that changed (empty on a repeat)."""
+    codes = list(recipient_codes)
+    where = (
+        Delivery.message_id == message_id,
+        or_(Delivery.resolved_code.in_(codes), Delivery.recipient_code.in_(codes)),
+        Delivery.state == "delivered",
+    )
+    changed = await _deliveries(conn, *where)
+    if not changed:
+        return []
+    with translate_errors():
+        await conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.id for r in changed]), Delivery.state == "delivered")
+            .values(state="failed", last_error=reason[:1000], updated_at=utcnow())
+        )
+    return await _deliveries(conn, Delivery.id.in_([r.id for r in changed]))

@@ -78,7 +78,15 @@ def test_sign_headers_shape() -> None:
         "XroadVnpt-servicetype": "eDoc",
     }
     assert " " not in headers["XroadVnpt-sign-header"]
-    assert headers["XroadVnpt-sign-header-key"] == "systemid;timestamp;from;servicetype"
+    # Java HashMap order (checked against a JVM in tests/test_sdk_client_java.py), each name
+    # followed by ';' as the SDK appends it.
+    assert headers["XroadVnpt-sign-header-key"] == "systemid;servicetype;from;timestamp;"
+    assert list(signed) == [
+        "XroadVnpt-systemid",
+        "XroadVnpt-servicetype",
+        "XroadVnpt-from",
+        "XroadVnpt-timestamp",
+    ]
     assert headers["XroadVnpt-hash-header"] == hmac_hex(
         SECRETS["SYS1"], headers["XroadVnpt-sign-header"]
     )

@@ -108,7 +108,7 @@ def test_off_policy_still_checks_everything_else(real_dir: Path) -> None:
 
 def test_signed_five_megabyte_packet(real_dir: Path, pki: tuple) -> None:
     anchor, leaf = pki
-    payload = os.urandom(4 * 2**20)
+    payload = b"%PDF-1.7\n" + os.urandom(4 * 2**20)  # a real PDF header: content is sniffed
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("van-ban.pdf", payload)

@@ -55,8 +55,15 @@ SYSTEMS: list[dict[str, Any]] = [
     {"id": "SYS-G22", "secret": SECRETS["SYS-G22"], "agencies": [G22], "policy": "legacy"},
     {"id": "SYS-H41", "secret": SECRETS["SYS-H41"], "agencies": [H41], "policy": "legacy"},
     {"id": "SYS-H14", "secret": SECRETS["SYS-H14"], "agencies": [H14], "policy": "legacy"},
-    # Speaks for G17 under the strict signature policy (signature cases of the hostile corpus).
-    {"id": "SYS-STRICT", "secret": SECRETS["SYS-STRICT"], "agencies": [G17], "policy": "strict"},
+    # Speaks for G17 under the strict signature policy (signature cases of the hostile corpus)
+    # and the strict VXP authentication profile (the VXP replay case).
+    {
+        "id": "SYS-STRICT",
+        "secret": SECRETS["SYS-STRICT"],
+        "agencies": [G17],
+        "policy": "strict",
+        "profile": "strict",
+    },
 ]
 AGENCIES: list[dict[str, Any]] = [
     {"code": G22, "old_code": "G22", "name": "Văn phòng Chính phủ"},

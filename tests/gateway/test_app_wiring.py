@@ -14,7 +14,7 @@ def test_example_configuration_loads_and_builds() -> None:
     settings = load_settings(EXAMPLE)
     app = build_app(settings, with_workers=True)
     prefixes = {getattr(r, "canonical", "") for r in app.router.resources()}
-    assert {"/v1", "/vxp", "/soap", "/admin/v1"} <= prefixes
+    assert {"/v1", "/vxp", "/services/eDoc", "/EdocService", "/admin/v1"} <= prefixes
     assert settings.upstream is None
     assert _upstream_link(settings) is None
 

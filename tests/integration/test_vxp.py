@@ -49,6 +49,18 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
+async def strict_g22(
+    tmp_path: Path, amqp_url: str, session: aiohttp.ClientSession
+) -> AsyncIterator[VxpTestClient]:
+    """SYS-G22 under the ``strict`` authentication profile (±skew, replay cache)."""
+    systems = [
+        {"id": "SYS-G22", "secret": SECRETS["SYS-G22"], "agencies": [G22], "profile": "strict"}
+    ]
+    async with running_node(settings_for(tmp_path, amqp_url, systems=systems)) as server:
+        yield VxpTestClient(session, str(server.make_url("/vxp")), "SYS-G22", SECRETS["SYS-G22"])
+
+
+@pytest.fixture
 def g22(session: aiohttp.ClientSession, endpoint: str) -> VxpTestClient:
     return VxpTestClient(session, endpoint, "SYS-G22", SECRETS["SYS-G22"])
 
@@ -228,20 +240,30 @@ async def test_missing_signature_is_refused(g22: VxpTestClient) -> None:
     fail(await g22.send(call), "15")
 
 
-async def test_stale_timestamp_is_refused(g22: VxpTestClient) -> None:
+async def test_stale_timestamp_is_refused_under_strict(strict_g22: VxpTestClient) -> None:
     stale = vxp_timestamp(datetime.now(VN) - timedelta(hours=1))
-    fail(await g22.call("getAgenciesList", timestamp=stale), "15")
+    fail(await strict_g22.call("getAgenciesList", timestamp=stale), "15")
+
+
+async def test_stale_timestamp_is_served_under_sdk(g22: VxpTestClient) -> None:
+    stale = vxp_timestamp(datetime.now(VN) - timedelta(days=2))
+    ok(await g22.call("getAgenciesList", timestamp=stale))
 
 
 async def test_malformed_timestamp_is_refused(g22: VxpTestClient) -> None:
     fail(await g22.call("getAgenciesList", timestamp="2024-01-01T00:00:00"), "15")
 
 
-async def test_replayed_request_is_refused(g22: VxpTestClient) -> None:
-    call = g22.prepare("getAgenciesList")
-    ok(await g22.send(call))
-    answer = fail(await g22.send(call), "15")
+async def test_replayed_request_is_refused_under_strict(strict_g22: VxpTestClient) -> None:
+    call = strict_g22.prepare("getAgenciesList")
+    ok(await strict_g22.send(call))
+    answer = fail(await strict_g22.send(call), "15")
     assert "phát lại" in answer["ErrorDesc"] or "Replay" in answer["ErrorDesc"]
+
+
+async def test_repeated_request_is_served_under_sdk(g22: VxpTestClient) -> None:
+    call = g22.prepare("getAgenciesList")
+    assert ok(await g22.send(call)) == ok(await g22.send(call))
 
 
 async def test_unknown_transport_ack_is_refused(g22: VxpTestClient) -> None:

@@ -1,8 +1,9 @@
-"""Hostile requests against a LIVE gateway process over HTTP: native REST, VXP and SOAP.
+"""Hostile requests against a LIVE gateway process over HTTP: native REST, VXP and hub SOAP.
 
 One ``edoc-gateway serve`` process (SQLite store, real RabbitMQ) takes every case of the
 corpus below. Each case must be refused with its own stable error code in the protocol's own
-error form (JSON error, VXP ``FAIL`` body, SOAP fault), leave a ``rejected`` audit record
+error form (JSON error, VXP ``FAIL`` body, hub ``Report/IsSuccess=false``), leave a
+``rejected`` audit record
 naming that code and the packet's SHA-256, and ``/readyz`` must stay 200 afterwards.
 Together with ``tests/security/test_edxml_hostile.py`` (the same attacks on the library)
 this is the hostile-input corpus of issue 7.
@@ -10,6 +11,7 @@ this is the hostile-input corpus of issue 7.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -29,7 +31,6 @@ from lxml import etree
 from signxml import XMLSigner
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
-from adapters.soap.envelope import SERVICE_NS, SOAP11_NS
 from edxml.model import NAMESPACE
 from edxml.signature import DSIG, sign
 from gateway.auth import sign_request
@@ -46,6 +47,13 @@ from tests.faults.cluster import (
     document,
     readyz_status,
     report,
+)
+from tests.hub_client import (
+    HubClient,
+    credentials,
+    envelope,
+    frame,
+    send_document_envelope,
 )
 from tests.pki import expired_leaf, make_leaf, make_self_signed
 from tests.services import RabbitMQ
@@ -67,7 +75,6 @@ UNAUDITED = {
     "FILE_HASH_MISMATCH",
     "FORBIDDEN",
     "NOT_FOUND",
-    "SOAP_MALFORMED",
 }
 
 
@@ -377,15 +384,21 @@ VXP_PACKETS = (
     "recipient-suspended",
     "huge-node",
 )
-SOAP_PACKETS = (
-    "xxe-network",
-    "quadratic-blowup",
-    "wrap-comment",
-    "expired-cert",
-    "disallowed-type",
-    "forged-from",
-    "recipient-unknown",
-)
+SOAP_CASES: list[tuple[str, str, str]] = [
+    ("doctype-in-envelope", "EDXML_DTD_FORBIDDEN", "SYS-G22"),
+    ("doctype-after-comments", "EDXML_DTD_FORBIDDEN", "SYS-G22"),
+    ("doctype-utf16", "EDXML_DTD_FORBIDDEN", "SYS-G22"),
+    ("deep-envelope", "EDXML_LIMIT", "SYS-G22"),
+    ("oversized-envelope", "PAYLOAD_TOO_LARGE", "SYS-G22"),
+    ("soap12-envelope", "SOAP_VERSION", "SYS-G22"),
+    ("unknown-action", "SOAP_ACTION_UNKNOWN", "SYS-G22"),
+    ("wrong-token", "AUTH_FAILED", "SYS-G22"),
+    ("another-agency", "AUTH_FAILED", "SYS-H41"),
+    ("forged-from", "SENDER_NOT_ALLOWED", "SYS-H41"),
+    ("recipient-unknown", "CODE_UNKNOWN", "SYS-G22"),
+    ("disallowed-type", "ATTACHMENT_TYPE", "SYS-G22"),
+    ("missing-part", "MANIFEST_MISMATCH", "SYS-G22"),
+]
 CASES: list[Case] = [
     *(Case("rest", n, c, s) for n, c, s in PACKET_CASES),
     Case("rest", "tampered-request-signature", "AUTH_FAILED"),
@@ -398,13 +411,10 @@ CASES: list[Case] = [
     Case("admin", "maintenance-with-agency-token", "AUTH_FAILED"),
     *(Case("vxp", n, c, s) for n, c, s in PACKET_CASES if n in VXP_PACKETS),
     Case("vxp", "tampered-hash-header", "AUTH_FAILED"),
-    Case("vxp", "replayed-request", "AUTH_REPLAY"),
+    Case("vxp", "replayed-request", "AUTH_REPLAY", STRICT),
     Case("vxp", "file-hash-mismatch", "FILE_HASH_MISMATCH"),
     Case("vxp", "register-agency-as-agency", "FORBIDDEN"),
-    *(Case("soap", n, c, s) for n, c, s in PACKET_CASES if n in SOAP_PACKETS),
-    Case("soap", "doctype-in-envelope", "SOAP_MALFORMED"),
-    Case("soap", "deep-envelope", "SOAP_MALFORMED"),
-    Case("soap", "wrong-secret", "AUTH_FAILED"),
+    *(Case("soap", n, c, s) for n, c, s in SOAP_CASES),
 ]
 
 
@@ -503,45 +513,85 @@ async def run_vxp(http: aiohttp.ClientSession, node: Node, case: Case) -> Outcom
         call = client.prepare("registerAgency", {"Content-Type": "application/json"}, body=body)
     else:
         packet = packet_for(node, case.name)
-        call = client.prepare("sendEdoc", params, body=packet)
+        call = client.prepare(
+            "sendEdoc", {**params, "hash-file": sdk_hash_file(packet)}, body=packet
+        )
     answer = await client.send(call)
     assert answer["status"] == "FAIL" and answer["ErrorCode"] not in ("0", ""), answer
     return Outcome(answer.get("code", ""), 200, packet, (answer["ErrorDesc"],))
 
 
-SOAP_ENVELOPE = (
-    '<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{soap}" xmlns:t="{svc}">'
-    "<soap:Body><t:SendDocument><t:Packet>{packet}</t:Packet></t:SendDocument></soap:Body>"
-    "</soap:Envelope>"
-)
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+AGENCY = {"SYS-G22": G22, "SYS-H41": H41}
+
+
+def _soap_request(case: Case) -> tuple[str, bytes, dict[str, tuple[str, bytes]]]:
+    """The action, root envelope and attachments of one hostile hub request."""
+    organ, token = AGENCY[case.system], SECRETS[case.system]
+    listing = envelope(credentials("GetOrganizations", organ, token)).encode()
+    prolog = b'<?xml version="1.0" encoding="UTF-8"?>'
+    dtd = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    pdf = {"att1": ("application/pdf", b"%PDF-1.4\n%%EOF\n")}
+
+    def send(to: str = H41, sender: str = G22, **kw: Any) -> str:
+        return send_document_envelope(
+            sender=sender,
+            to=[to],
+            number="5300",
+            key_organ=organ,
+            token=token,
+            attachments={"att1": kw.get("name", "a.pdf")},
+        )
+
+    name = case.name
+    if name == "doctype-in-envelope":
+        return "GetOrganizations", prolog + dtd + listing, {}
+    if name == "doctype-after-comments":
+        return "GetOrganizations", b"<!--" + b"c" * 50_000 + b"-->" + dtd + listing, {}
+    if name == "doctype-utf16":
+        text = '<?xml version="1.0" encoding="UTF-16"?>' + dtd.decode() + listing.decode()
+        return "GetOrganizations", text.encode("utf-16"), {}
+    if name == "deep-envelope":
+        deep = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>'.encode() + b"<x>" * 500
+        return "GetOrganizations", deep, {}
+    if name == "oversized-envelope":
+        return "GetOrganizations", listing.replace(b"<s:Body>", b"<s:Body>" + b" " * 5 * 2**20), {}
+    if name == "soap12-envelope":
+        return (
+            "GetOrganizations",
+            listing.replace(SOAP11.encode(), b"http://www.w3.org/2003/05/soap-envelope"),
+            {},
+        )
+    if name == "unknown-action":
+        return "DropTables", listing, {}
+    if name == "wrong-token":
+        return "GetOrganizations", listing.replace(token.encode(), b"not-the-token"), {}
+    if name == "another-agency":  # a valid secret, but of another agency's system
+        return "GetOrganizations", listing.replace(organ.encode(), G22.encode()), {}
+    if name == "forged-from":  # KeyInfo names H41, From names G22
+        return "SendDocument", send().encode(), pdf
+    if name == "recipient-unknown":
+        return "SendDocument", send(to="000.00.00.H63").encode(), pdf
+    if name == "disallowed-type":
+        exe = {"att1": ("application/pdf", b"MZ\x90\x00" * 64)}
+        return "SendDocument", send(name="setup.exe").encode(), exe
+    if name == "missing-part":
+        return "SendDocument", send().encode(), {}
+    raise KeyError(name)
 
 
 async def run_soap(http: aiohttp.ClientSession, node: Node, case: Case) -> Outcome:
-    system, secret = case.system, SECRETS[case.system]
-    packet: bytes | None = None
-    if case.name == "doctype-in-envelope":
-        inner = base64.b64encode(document("5300")).decode()
-        body = SOAP_ENVELOPE.format(soap=SOAP11_NS, svc=SERVICE_NS, packet=inner).encode()
-        body = body.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', 1)
-    elif case.name == "deep-envelope":
-        deep = "<t:x>" * 500 + "</t:x>" * 500
-        body = SOAP_ENVELOPE.format(soap=SOAP11_NS, svc=SERVICE_NS, packet=deep).encode()
-    else:
-        if case.name == "wrong-secret":
-            secret, data = "not-the-secret", document("5301")
-        else:
-            data = packet = packet_for(node, case.name)
-        inner = base64.b64encode(data).decode()
-        body = SOAP_ENVELOPE.format(soap=SOAP11_NS, svc=SERVICE_NS, packet=inner).encode()
-    headers = {"Content-Type": "text/xml; charset=utf-8", "X-SystemId": system}
-    headers["X-SecretKey"] = secret
-    async with http.post(node.url + "/soap", data=body, headers=headers) as response:
-        fault = etree.fromstring(await response.read())
-        code = fault.findtext(f".//{{{SERVICE_NS}}}Code")
-        vi = fault.findtext(f".//{{{SERVICE_NS}}}MessageVi")
-        en = fault.findtext(f".//{{{SERVICE_NS}}}MessageEn")
-        assert fault.find(f".//{{{SOAP11_NS}}}Fault") is not None
-        return Outcome(code or "", response.status, packet, (vi or "", en or ""))
+    action, root, parts = _soap_request(case)
+    client = HubClient(http, node.url + "/services/eDoc", AGENCY[case.system], "unused")
+    before = _rejected_count(node)
+    answer = await client.post(action, root, parts)
+    assert answer.status == 200 and not answer.ok
+    # Exactly one audit record, written where the refusal was decided.
+    assert _rejected_count(node) == before + 1, "one audit record per refusal"
+    description = answer.findall("Report/ErrorList/Error/Description")
+    text = str(description[0].text) if description else ""
+    vi, _, en = text.partition(" / ")
+    return Outcome(answer.error_codes[0], answer.status, None, (vi, en))
 
 
 RUNNERS = {"rest": run_rest, "admin": run_admin, "vxp": run_vxp, "soap": run_soap}
@@ -595,3 +645,39 @@ def _rejected_count(node: Node) -> int:
         return int(
             db.execute("SELECT COUNT(*) FROM audit_log WHERE event = 'rejected'").fetchone()[0]
         )
+
+
+async def test_hub_unauthenticated_8mib_nested_body_is_refused_fast(
+    node: Node, http: aiohttp.ClientSession
+) -> None:
+    """Issue 11's probe at the hub door: refused in well under a second, /healthz answering."""
+    nested = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>'.encode() + b"<a>" * (8 * 2**20 // 3)
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "GetOrganizations"}
+    loop = asyncio.get_running_loop()
+    health: list[float] = []
+
+    async def probe() -> None:
+        for _ in range(5):
+            started = loop.time()
+            async with http.get(node.url + "/healthz") as r:
+                assert r.status == 200
+            health.append(loop.time() - started)
+
+    async def attack() -> tuple[float, bytes]:
+        started = loop.time()
+        async with http.post(node.url + "/services/eDoc", data=nested, headers=headers) as r:
+            body = await r.read()
+        return loop.time() - started, body
+
+    for framing in ("text/xml", "multipart/related"):
+        if framing != "text/xml":
+            content_type, nested = frame(nested, {"a": ("application/pdf", b"%PDF")})
+            headers["Content-Type"] = content_type
+        health.clear()
+        (elapsed, body), _ = await asyncio.gather(attack(), probe())
+        assert b"PAYLOAD_TOO_LARGE" in body and b"<edXML:IsSuccess>false" in body
+        report(
+            f"HOSTILE hub 8 MiB nested ({framing}): refused in {elapsed * 1000:.0f} ms, "
+            f"/healthz max {max(health) * 1000:.0f} ms"
+        )
+        assert elapsed < 1.0 and max(health) < 0.5

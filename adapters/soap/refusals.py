@@ -1,0 +1,69 @@
+"""The one table of refusals on the hub doors: error → ``Report`` Error, and its audit record.
+
+Hub clients read ``Report/IsSuccess`` and show ``ErrorList/Error/Description``; ``Code`` is the
+gateway's stable code (``AUTH_FAILED``, ``NOT_FOUND``, ``EDXML_SCHEMA``, ...), the description
+Vietnamese then English. A refusal the core made while accepting a packet was audited by the
+core; every other refusal at these doors is audited here, once.
+"""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from adapters.soap.context import context_of
+from adapters.soap.envelope import ReportError
+from edxml.errors import BilingualError
+from gateway import audit
+from gateway.errors import GatewayError
+from gateway.refusal_audit import is_audited, mark_audited
+from gateway.store.database import transaction
+
+log = structlog.get_logger("adapters.soap")
+
+INTERNAL = ReportError("GATEWAY_ERROR", "Lỗi hệ thống / Internal error")
+
+
+def report_error(error: BaseException) -> ReportError:
+    """Return the Report ``Error`` answering ``error``; unexpected errors never leak text."""
+    if isinstance(error, BilingualError):
+        return ReportError(error.code, f"{error.text_vi} / {error.text_en}")
+    return INTERNAL
+
+
+async def audit_refusal(
+    request: web.Request,
+    error: BaseException,
+    *,
+    via: str,
+    action: str | None,
+    actor: str | None = None,
+    claimed: str | None = None,
+) -> None:
+    """Write the ``rejected`` audit record of a refusal made at this door (skipped when the
+    core already audited this request's refusal)."""
+    if is_audited():
+        return
+    mark_audited()
+    code = report_error(error).code
+    engine = context_of(request).engine
+    if engine is None:
+        return
+    try:
+        async with transaction(engine) as conn:
+            await audit.append(
+                conn,
+                event="rejected",
+                actor=actor,
+                outcome=code,
+                detail={
+                    "via": via,
+                    "action": action,
+                    "claimed_agency": claimed,
+                    "path": request.path,
+                    "remote": request.remote,
+                    "message_en": getattr(error, "text_en", None),
+                },
+            )
+    except GatewayError as exc:
+        log.error("cannot audit a refusal", code=code, error=str(exc))

@@ -1,0 +1,306 @@
+"""VXP mailbox operations: ``sendEdoc``, the received and sent lists, the counts, ``getEdoc``,
+``downloadEdoc`` and ``updateStatus`` (interop/VXP-SDK.md).
+
+Every operation is idempotent under replay, which the ``sdk`` authentication profile relies
+on: a repeated ``sendEdoc`` stores nothing new and answers the original ``DocId`` (the core
+keys packets by sender, DocumentId, content hash and kind); a repeated ``updateStatus``
+changes nothing (only a delivered, unacknowledged delivery moves); the rest only read.
+
+``updateStatus`` ``done``/``fail``/``processing`` are transport acknowledgements, not QĐ 28
+statuses: ``done`` confirms arrival (the sender gets status 01 once), ``fail`` refuses the
+transfer (the delivery is ``failed``, never 01), ``processing`` only records. Statuses
+01…16 travel as status packets through ``sendEdoc`` with ``messagetype=status``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from adapters.vxp import errors as vxp
+from adapters.vxp.context import context_of, field, read_body, required
+from adapters.vxp.sdk_wire import CRLF
+from adapters.vxp.signing import VIETNAM, SignedRequest, file_hash_matches
+from edxml.errors import EdxmlError
+from gateway.auth import Caller
+from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, RequestInvalid
+
+log = structlog.get_logger("adapters.vxp")
+
+BODY_KEY = "vxp.body"
+SERVICE_TYPE = "eDoc"
+MESSAGE_TYPES = {"edoc": "document", "status": "status"}
+TRANSPORT_ACKS = ("done", "fail", "processing")
+DEFAULT_LIST_LIMIT = 500
+SENT_LIMIT = 100
+STATUS_NAMES = {
+    "01": "Đã đến",
+    "02": "Từ chối tiếp nhận",
+    "03": "Đã tiếp nhận",
+    "04": "Phân công",
+    "05": "Đang xử lý",
+    "06": "Hoàn thành",
+    "13": "Lấy lại",
+    "15": "Đồng ý lấy lại/cập nhật",
+    "16": "Từ chối lấy lại/cập nhật",
+}
+SEND_STATUSES = {
+    "pending": ("pending", "Đang chuyển / being routed"),
+    "published": ("pending", "Đang chuyển / being routed"),
+    "retrying": ("retrying", "Đang thử chuyển lại / retrying"),
+    "parked": ("parked", "Chuyển không thành công / delivery given up"),
+    "delivered": ("delivered", "Đã chuyển, chờ nhận / delivered, waiting to be fetched"),
+    "acked": ("acked", "Đơn vị nhận đã nhận / fetched and acknowledged"),
+    "failed": ("fail", "Đơn vị nhận từ chối tiếp nhận / transfer refused by the recipient"),
+}
+_DUPLICATE_RETRIES = 3
+
+
+class CoreRefused(Exception):
+    """A refusal the core decided and already audited (``Gateway.submit``)."""
+
+    def __init__(self, error: GatewayError | EdxmlError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+def _message_kind(signed: SignedRequest) -> str | None:
+    value = (signed.get("messagetype") or "").strip().lower()
+    return MESSAGE_TYPES.get(value)
+
+
+def _vxp_type(kind: str) -> str:
+    return "status" if kind == "status" else "edoc"
+
+
+def _limit(signed: SignedRequest) -> int:
+    for name in ("pageSize", "limit"):
+        value = signed.get(name)
+        if value and value.isdigit():
+            return max(1, min(int(value), DEFAULT_LIST_LIMIT))
+    return DEFAULT_LIST_LIMIT
+
+
+def when(value: datetime | str | None) -> str:
+    """Render a time as the axis does (``yyyy/MM/dd HH:mm:ss``, Vietnam time); ``""`` if none."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        return moment.strftime("%Y/%m/%d %H:%M:%S")
+    return moment.astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def packet_as_sent(raw: bytes, claimed: str) -> bytes:
+    """Return the packet a ``sendEdoc`` body carries, checked against its signed ``hash-file``.
+
+    The SDK writes the file followed by ``\\r\\n`` and hashes the file without it: the hash
+    is checked on the body less one trailing CRLF first (that is the packet then), then on
+    the body as sent. Raises :class:`FileHashMismatch` when neither matches.
+    """
+    if raw.endswith(CRLF) and file_hash_matches(claimed, raw[: -len(CRLF)]):
+        return raw[: -len(CRLF)]
+    if file_hash_matches(claimed, raw):
+        return raw
+    raise FileHashMismatch("hash-file matches neither the body nor the body less its CRLF")
+
+
+# -- operations -------------------------------------------------------------------------
+
+
+async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller) -> dict[str, Any]:
+    """``sendEdoc``: the body is the raw .edxml packet; answer its ``DocId``."""
+    for name in ("from", "servicetype", "messagetype"):
+        required(signed, name)
+    if _message_kind(signed) is None:
+        raise RequestInvalid("messagetype must be edoc or status")
+    raw = await read_body(request)
+    request[BODY_KEY] = raw
+    if not raw:
+        raise RequestInvalid("empty body: the .edxml packet is expected as the request body")
+    claimed = signed.params.get("hash-file")
+    if not claimed:
+        raise FileHashMismatch("sendEdoc needs a signed hash-file header")
+    packet = packet_as_sent(raw, claimed)
+    request[BODY_KEY] = packet
+    hops = _hops(signed.get("hops"))
+    core = context_of(request).core
+    for attempt in range(_DUPLICATE_RETRIES):
+        try:
+            receipt = await core.submit(packet, caller, via="vxp")
+            break
+        except DuplicateMessage:
+            # Committed concurrently by a resend: the next attempt finds the original.
+            if attempt == _DUPLICATE_RETRIES - 1:
+                raise
+        except (GatewayError, EdxmlError) as exc:
+            raise CoreRefused(exc) from exc
+    if hops:
+        # The core does not store hops yet: they are logged beside the message id.
+        log.info("vxp.hops", message_id=receipt.message_id, hops=hops)
+    return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict(), hops=hops)
+
+
+def _hops(value: str | None) -> list[dict[str, Any]]:
+    """Parse the signed ``hops`` header: a JSON list of {node, received_at, forwarded_at}."""
+    if not value:
+        return []
+    try:
+        hops = json.loads(value)
+    except ValueError as exc:
+        raise RequestInvalid("the hops header is not JSON") from exc
+    if not isinstance(hops, list) or not all(isinstance(h, dict) for h in hops):
+        raise RequestInvalid("the hops header must be a JSON list of objects")
+    keys = ("node", "received_at", "forwarded_at")
+    return [{k: (None if h.get(k) is None else str(h[k])) for k in keys} for h in hops[:32]]
+
+
+async def get_received_edoc_list(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``getReceivedEdocList``: the caller's pending items, filtered by ``messagetype``."""
+    required(signed, "servicetype")
+    items = await _pending(request, signed, caller, _message_kind(signed))
+    return vxp.ok_body(data=[_knobstick(item) for item in items])
+
+
+async def count_receive_edoc(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``countReceiveEdoc``: how many items of ``messagetype`` (default edoc) wait."""
+    required(signed, "servicetype")
+    kind = _message_kind(signed) or "document"
+    return vxp.ok_body(count=len(await _pending(request, signed, caller, kind)))
+
+
+async def count_receive_status(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``countReceiveStatus``: how many status packets wait (whatever ``messagetype`` says:
+    a long-lived SDK object still carries the last call's)."""
+    required(signed, "servicetype")
+    return vxp.ok_body(count=len(await _pending(request, signed, caller, "status")))
+
+
+async def _pending(
+    request: web.Request, signed: SignedRequest, caller: Caller, kind: str | None
+) -> list[Any]:
+    items = await context_of(request).core.inbox(caller, after=None, limit=_limit(signed))
+    if kind is None:
+        return list(items)
+    return [item for item in items if field(item, "kind") == kind]
+
+
+def _knobstick(item: Any) -> dict[str, Any]:
+    # Items in the inbox are delivered and not yet acknowledged: pending for the receiver.
+    return {
+        "docId": field(item, "message_id"),
+        "serviceType": SERVICE_TYPE,
+        "messageType": _vxp_type(field(item, "kind", "document")),
+        "from": field(item, "sender"),
+        "to": field(item, "recipient"),
+        "status": "pending",
+        "status_desc": "Chờ nhận / waiting to be fetched",
+        "created_time": when(field(item, "accepted_at")),
+        "updated_time": when(field(item, "delivered_at") or field(item, "accepted_at")),
+        "documentId": field(item, "document_id"),
+        "contentSha256": field(item, "content_sha256"),
+    }
+
+
+async def get_edoc(request: web.Request, signed: SignedRequest, caller: Caller) -> dict[str, Any]:
+    """``getEdoc``: ``data`` is the base64 of the exact packet bytes."""
+    doc_id = required(signed, "docId")
+    packet = await context_of(request).core.fetch(caller, doc_id)
+    return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"))
+
+
+async def download_edoc(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> web.StreamResponse:
+    """``downloadEdoc``: a GET answered with the raw packet bytes."""
+    doc_id = required(signed, "docId")
+    packet = await context_of(request).core.fetch(caller, doc_id)
+    return web.Response(body=packet, content_type="application/octet-stream")
+
+
+async def update_status(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``updateStatus``: a transport acknowledgement (done | fail | processing).
+
+    The SDK puts ``docid`` (``getEdoc`` put ``docId`` into the same map): ``docid`` is read
+    first, any other spelling after it.
+    """
+    doc_id = required(signed, "docid")
+    status = (required(signed, "status")).strip().lower()
+    if status not in TRANSPORT_ACKS:
+        raise RequestInvalid(f"status must be one of {', '.join(TRANSPORT_ACKS)}, not {status!r}")
+    core = context_of(request).core
+    if status == "done":
+        await core.ack(caller, doc_id)
+    elif status == "fail":
+        await core.refuse(caller, doc_id, "updateStatus fail: the recipient refused the transfer")
+    log.info("vxp.update_status", system=caller.system_id, doc_id=doc_id, status=status)
+    return vxp.ok_body()
+
+
+async def get_sent_edoc_list(
+    request: web.Request, signed: SignedRequest, caller: Caller
+) -> dict[str, Any]:
+    """``getSentEdocList``: per-recipient state of what the caller sent (newest first)."""
+    required(signed, "servicetype")
+    core = context_of(request).core
+    items = await core.sent(caller, limit=min(_limit(signed), SENT_LIMIT))
+    kind = _message_kind(signed)
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        if kind is not None and field(item, "kind", "document") != kind:
+            continue
+        trace = await core.trace(caller, field(item, "message_id"))
+        statuses = _latest_statuses(field(trace, "statuses", ()))
+        for delivery in field(trace, "deliveries", ()) or ():
+            rows.append(_sent_row(item, delivery, statuses))
+    return vxp.ok_body(data=rows)
+
+
+def _sent_row(item: Any, delivery: Any, statuses: dict[str, str]) -> dict[str, Any]:
+    recipient = field(delivery, "resolved_code") or field(delivery, "recipient_code")
+    state = field(delivery, "state") or ""
+    send_status, send_desc = SEND_STATUSES.get(state, (state, state))
+    status_code = statuses.get(recipient) or statuses.get(field(delivery, "recipient_code"))
+    return {
+        "senderDocId": field(item, "message_id"),
+        "receiverDocId": field(item, "message_id"),
+        "serviceType": SERVICE_TYPE,
+        "messageType": _vxp_type(field(item, "kind", "document")),
+        "fromCode": field(item, "sender"),
+        "toCode": recipient,
+        "title": field(item, "document_id"),
+        "notation": field(item, "document_id"),
+        "sentTime": when(field(item, "accepted_at")),
+        "receivedTime": when(field(delivery, "acked_at") or field(delivery, "delivered_at")),
+        "sendStatus": send_status,
+        "sendStatusDesc": send_desc,
+        "receiveStatus": status_code or "",
+        "receiveStatusDesc": STATUS_NAMES.get(status_code or "", ""),
+    }
+
+
+def _latest_statuses(history: Iterable[Any]) -> dict[str, str]:
+    latest: dict[str, str] = {}
+    for entry in history or ():
+        latest[field(entry, "recipient_code")] = field(entry, "status_code")
+    return latest
