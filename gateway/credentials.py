@@ -252,7 +252,14 @@ def record_of(system: Any) -> SystemRecord:
         pdf_signatures=spec.pdf_signatures,
         signer_binding=spec.signer_binding,
         enabled=True,
-        secrets=(_plain(system.secret),),
+        # A configured system may also list further valid secrets (``secrets``).
+        secrets=tuple(
+            dict.fromkeys(
+                v
+                for v in (_plain(system.secret), *map(_plain, getattr(system, "secrets", ()) or ()))
+                if v
+            )
+        ),
     )
 
 
