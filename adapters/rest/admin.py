@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.rest.admin_keys import ACTOR
 from adapters.rest.admin_takedown import takedown
 from gateway import appkeys
 from gateway import directory_ops as ops
@@ -26,7 +27,7 @@ from gateway.directory_store import certificate_rows, change_log, find_agency, l
 from gateway.errors import AuthError, CodeUnknown, GatewayError, http_status_for
 
 _TOKENS = web.AppKey("admin_tokens", dict)
-ACTOR = _ACTOR = web.RequestKey("admin_actor", str)  # who acts (set by _auth)
+_ACTOR = ACTOR
 
 
 def _dumps(value: Any) -> str:

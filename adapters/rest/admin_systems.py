@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest.admin import ACTOR as _ACTOR
 from adapters.rest.admin import BadRequest
+from adapters.rest.admin_keys import ACTOR as _ACTOR
 from gateway import appkeys
 from gateway.credentials import IssuedSecret, SystemSpec, SystemView
 
