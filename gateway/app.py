@@ -96,7 +96,7 @@ async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = Broker()
+        broker = Broker(settings.amqp.topology_prefix(settings.node.code))
         await broker.connect(
             settings.amqp.url, prefetch=settings.amqp.prefetch, ladder=settings.amqp.retry_ladder
         )

@@ -58,6 +58,13 @@ class AmqpSettings(_Section):
     retry_ladder: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
     outbox_interval_s: float = Field(30.0, gt=0)
     outbox_older_than_s: float = Field(10.0, ge=0)
+    # Namespace of this node's exchanges and queues (None: the node code), so that nodes
+    # sharing one broker and virtual host never take each other's tasks.
+    prefix: str | None = Field(None, max_length=100)
+
+    def topology_prefix(self, node_code: str) -> str:
+        """The prefix of this node's topology: ``prefix``, else ``node_code``."""
+        return node_code if self.prefix is None else self.prefix
 
 
 class TrustSettings(_Section):

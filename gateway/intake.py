@@ -225,7 +225,7 @@ class Intake:
         now_at = self.clock()
         for code in (*(r["resolved_code"] for r in receipt.recipients), packet.sender):
             self.directory.record_activity(code, now_at)
-        return await self._publish(receipt, delivery_ids)
+        return await self._publish(receipt, delivery_ids, packet_priority(packet))
 
     async def _store_batch(
         self, conn: AsyncConnection, requests: Sequence[_StoreRequest]
@@ -343,6 +343,7 @@ class Intake:
             related_message_id=related_id,
             status_code=int(packet.status_code) if isinstance(packet, StatusMessage) else None,
             receipt_json=json.dumps(receipt.as_dict(), ensure_ascii=False),
+            priority=packet_priority(packet),
         )
         status_rows = (
             [
@@ -375,8 +376,10 @@ class Intake:
         )
         return _Planned(receipt, message, deliveries, status_rows, event)
 
-    async def _publish(self, receipt: Receipt, delivery_ids: list[str]) -> Receipt:
-        tasks = [DeliveryTask(delivery_id=i, message_id=receipt.message_id) for i in delivery_ids]
+    async def _publish(
+        self, receipt: Receipt, delivery_ids: list[str], priority: int = 0
+    ) -> Receipt:
+        tasks = [DeliveryTask(i, receipt.message_id, priority=priority) for i in delivery_ids]
         try:
             with metrics.stage_timer("publish"):
                 await self.broker.publish(tasks)
@@ -422,6 +425,13 @@ class Intake:
                 )
         except GatewayError as store_exc:
             log.error("cannot audit a rejection", code=exc.code, error=str(store_exc))
+
+
+def packet_priority(packet: Envelope | StatusMessage) -> int:
+    """The ``OtherInfo/Priority`` of a document (0 when absent; statuses are not urgent)."""
+    if isinstance(packet, Envelope) and packet.header.other_info is not None:
+        return int(packet.header.other_info.priority or 0)
+    return 0
 
 
 def _observe(timings: dict[str, float]) -> None:

@@ -90,6 +90,8 @@ class Message(Base):
     )
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     receipt_json: Mapped[str] = mapped_column(Text, default="{}")
+    # OtherInfo/Priority of a document (0–4): picks the delivery lane, also when republished.
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Delivery(Base):
