@@ -28,6 +28,7 @@ from adapters.soap.server import build_soap_app
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys, certs, outbox
+from gateway.admission import Admission, Limits
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
@@ -118,6 +119,13 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             trust_anchors=load_anchors(settings),
             max_bytes=settings.limits.max_packet_bytes,
             node_code=settings.node.code,
+            admission=Admission(
+                Limits(
+                    settings.admission.max_in_flight,
+                    settings.admission.per_system,
+                    settings.admission.retry_after_s,
+                )
+            ),
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         yield

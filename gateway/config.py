@@ -136,6 +136,17 @@ class AdminSettings(_Section):
     tokens: tuple[SecretStr, ...] = ()
 
 
+class AdmissionSettings(_Section):
+    """Admission control at intake (``gateway.admission``): documents in flight per process
+    and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
+    from which a packet is checked on the large-packet lane."""
+
+    max_in_flight: int = Field(64, ge=0)
+    per_system: int = Field(48, ge=0)
+    retry_after_s: int = Field(1, ge=1)
+    large_packet_bytes: int = Field(4 * 2**20, ge=1024)
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway process (immutable)."""
 
@@ -158,6 +169,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     upstream: UpstreamSettings | None = None
     log_level: str = "info"
+    admission: AdmissionSettings = AdmissionSettings()
 
     @field_validator("systems")
     @classmethod

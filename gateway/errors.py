@@ -245,3 +245,18 @@ def http_status_for(error: Exception) -> int:
     if isinstance(error, EdxmlError):
         return _EDXML_STATUS.get(error.code, 400)
     return 500
+
+
+class Overloaded(Unavailable):
+    """Raised at intake when this process, or the calling system, already has its bounded
+    number of documents in flight (``gateway.admission``): refused at once, not queued.
+    ``retry_after_s`` is the delay the answer suggests (REST ``Retry-After``)."""
+
+    code = "OVERLOADED"
+    message_vi = "Hệ thống đang bận, vui lòng gửi lại sau"
+    message_en = "The gateway is busy, retry later"
+    retry_after_s: int = 1
+
+    def __init__(self, detail: str = "", *, retry_after_s: int = 1, path: str = "") -> None:
+        super().__init__(detail, path=path)
+        self.retry_after_s = retry_after_s

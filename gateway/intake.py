@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from edxml.errors import EdxmlError
 from edxml.model import BusinessDocType, Envelope, StatusMessage
-from gateway import audit, metrics, statuses
+from gateway import audit, audit_batch, metrics, statuses
+from gateway.admission import Admission
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
 from gateway.calendar import OfficeCalendar
@@ -34,6 +35,7 @@ from gateway.directory import Directory
 from gateway.errors import (
     DuplicateMessage,
     GatewayError,
+    Overloaded,
     PayloadTooLarge,
     SenderNotAllowed,
     StoreError,
@@ -44,7 +46,6 @@ from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
-from gateway.store.database import transaction
 from gateway.store.group_commit import REQUEUE, GroupCommit
 
 log = structlog.get_logger(__name__)
@@ -132,9 +133,11 @@ class Intake:
         node_code: str | None = None,
         clock: Callable[[], datetime] | None = None,
         check_workers: int | None = None,
+        admission: Admission | None = None,
     ) -> None:
         """``check_workers``: processes for the edXML checks (``None``: one per core but
-        one; ``0``: inline, on the event loop)."""
+        one; ``0``: inline, on the event loop). ``admission``: the bounds of documents in
+        flight (default ``gateway.admission.Limits()``)."""
         self.engine = engine
         self.blobs = blobs
         self.broker = broker
@@ -144,6 +147,7 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.admission = admission or Admission()
         self._checks = CheckPool(self.trust_anchors, check_workers)
         self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
@@ -157,7 +161,11 @@ class Intake:
         notices): they skip the caller authorization.
         """
         try:
-            receipt = await self._accept(raw, caller, internal=internal)
+            if internal:
+                receipt = await self._accept(raw, caller, internal=internal)
+            else:
+                with self.admission.admit(caller.system_id):
+                    receipt = await self._accept(raw, caller, internal=internal)
         except (EdxmlError, GatewayError) as exc:
             metrics.REJECTIONS.labels(code=exc.code).inc()
             metrics.PACKETS_RECEIVED.labels(kind="unknown", result="rejected").inc()
@@ -398,6 +406,7 @@ class Intake:
         """Answer queued store requests, flush pending marks, stop the background writers."""
         await self._writer.close()
         await self._marker.close()
+        await audit_batch.flush(self.engine)
 
     async def _duplicate_receipt(self, conn: Any, dup: repo.MessageRow) -> Receipt:
         original = Receipt.from_dict(json.loads(dup.receipt_json))
@@ -408,21 +417,23 @@ class Intake:
         self, raw: bytes, caller: Caller, via: str, exc: EdxmlError | GatewayError
     ) -> None:
         mark_audited()
+        event = audit.Event(
+            "rejected",
+            actor=caller.system_id,
+            outcome=exc.code,
+            detail={
+                "via": via,
+                "path": exc.path,
+                "message_en": exc.text_en,
+                "sha256": hashlib.sha256(raw).hexdigest(),
+                "size": len(raw),
+            },
+        )
+        if isinstance(exc, Overloaded):  # answer at once; the record commits with the next batch
+            audit_batch.record_soon(self.engine, event)
+            return
         try:
-            async with transaction(self.engine) as conn:
-                await audit.append(
-                    conn,
-                    event="rejected",
-                    actor=caller.system_id,
-                    outcome=exc.code,
-                    detail={
-                        "via": via,
-                        "path": exc.path,
-                        "message_en": exc.text_en,
-                        "sha256": hashlib.sha256(raw).hexdigest(),
-                        "size": len(raw),
-                    },
-                )
+            await audit_batch.record(self.engine, event)
         except GatewayError as store_exc:
             log.error("cannot audit a rejection", code=exc.code, error=str(store_exc))
 

@@ -43,7 +43,7 @@ WSDL_PATH = Path(__file__).resolve().parents[2] / "schemas" / "edoc-gateway.wsdl
 _PLACEHOLDER = b'location="http://localhost/soap"'
 
 SERVER_SIDE_CODES = frozenset(
-    {"GATEWAY_ERROR", "UNAVAILABLE", "STORE_ERROR", "BROKER_ERROR", "MAINTENANCE"}
+    {"GATEWAY_ERROR", "UNAVAILABLE", "STORE_ERROR", "BROKER_ERROR", "MAINTENANCE", "OVERLOADED"}
 )
 """Core codes answered as ``Server`` (1.1) / ``Receiver`` (1.2) faults: retrying may help.
 Every other refusal is the caller's (``Client`` / ``Sender``)."""
