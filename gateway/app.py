@@ -126,6 +126,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                     settings.admission.retry_after_s,
                 )
             ),
+            large_packet_bytes=settings.admission.large_packet_bytes,
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         yield
