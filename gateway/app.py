@@ -44,6 +44,7 @@ from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema
+from gateway.store.readers import create_reader
 from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
@@ -80,8 +81,11 @@ def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
         await create_schema(engine)
         app[appkeys.ENGINE] = engine
+        app[appkeys.READER] = reader = create_reader(settings.store.url, engine)
         app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
         yield
+        if reader is not engine:
+            await reader.dispose()
         await engine.dispose()
 
     return ctx
@@ -128,7 +132,9 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             ),
             large_packet_bytes=settings.admission.large_packet_bytes,
         )
-        app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
+        app[appkeys.GATEWAY] = Gateway(
+            intake, app.get(appkeys.NODE), reader=app.get(appkeys.READER)
+        )
         yield
         await intake.close()
 

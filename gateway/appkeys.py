@@ -25,3 +25,4 @@ BROKER = web.AppKey("broker", Any)  # a gateway.broker.Broker
 BLOBS = web.AppKey("blobs", Any)  # a gateway.store.blobs.BlobStore
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NODE = web.AppKey("node", NodeIdentity)
+READER = web.AppKey("reader", AsyncEngine)  # reads' own engine (gateway.store.readers)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
@@ -25,6 +26,7 @@ from gateway.intake import Intake
 from gateway.receipts import NodeIdentity, Receipt
 from gateway.store import repository as repo
 from gateway.store.database import transaction
+from gateway.store.readers import read
 
 log = structlog.get_logger(__name__)
 NODE_CALLER = Caller("node", frozenset(), "off", "node")
@@ -80,9 +82,13 @@ def _iso(value: Any) -> Any:
 class Gateway:
     """Core operations: submit, inbox, fetch, ack, trace, sent."""
 
-    def __init__(self, intake: Intake, node: NodeIdentity | None) -> None:
+    def __init__(
+        self, intake: Intake, node: NodeIdentity | None, *, reader: AsyncEngine | None = None
+    ) -> None:
+        """``reader``: the engine reads use (``gateway.store.readers``; default the store's)."""
         self.intake = intake
         self.engine = intake.engine
+        self.reader = reader or intake.engine
         self.blobs = intake.blobs
         self.directory = intake.directory
         self.node = node
@@ -103,7 +109,7 @@ class Gateway:
         agencies = self.agencies_of(caller)
         if not agencies:
             return []
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             rows = await repo.inbox(conn, agencies, after=after, limit=limit)
         return [
             InboxItem(
@@ -125,7 +131,7 @@ class Gateway:
         ]
 
     async def _visible(self, caller: Caller, message_id: str) -> tuple[Any, list[Any]]:
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             message = await repo.get_message(conn, message_id)
             deliveries = await repo.deliveries_for(conn, message_id) if message else []
         if message is None:
@@ -225,7 +231,7 @@ class Gateway:
     async def trace(self, caller: Caller, message_id: str) -> Trace:
         """Return per-recipient delivery state and status history of a message."""
         message, deliveries = await self._visible(caller, message_id)
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             history = await repo.status_history(conn, message_id)
         summary = {
             "id": message.id,
@@ -272,7 +278,7 @@ class Gateway:
     ) -> list[dict[str, Any]]:
         """Return the messages the caller's agencies sent, newest first."""
         agencies: Iterable[str] = self.agencies_of(caller)
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             rows = await repo.sent_messages(conn, list(agencies), after=after, limit=limit)
         return [
             {
