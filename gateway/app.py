@@ -187,6 +187,7 @@ def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterato
             app[appkeys.BROKER],
             transports,
             on_parked=app[appkeys.GATEWAY].on_parked,
+            reader=app.get(appkeys.READER),
         )
         await service.start()
         sweeper = asyncio.create_task(
