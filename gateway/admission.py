@@ -42,8 +42,8 @@ IN_FLIGHT = Gauge(
 class Limits:
     """The bounds of admission (``0`` disables a bound)."""
 
-    max_in_flight: int = 64
-    per_system: int = 48
+    max_in_flight: int = 128
+    per_system: int = 64
     retry_after_s: int = 1
 
 

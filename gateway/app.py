@@ -42,7 +42,7 @@ from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
 from gateway.store.readers import create_reader
 from gateway.transports import MailboxTransport, Transport
@@ -82,8 +82,11 @@ def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         await create_schema(engine)
         app[appkeys.ENGINE] = engine
         app[appkeys.READER] = reader = create_reader(settings.store.url, engine)
-        app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
+        app[appkeys.BLOBS] = blobs = open_blob_store(
+            settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
+        )
         yield
+        await close_blob_store(blobs)
         if reader is not engine:
             await reader.dispose()
         await engine.dispose()

@@ -48,6 +48,9 @@ class StoreSettings(_Section):
 
     url: str = "sqlite:///var/edoc/gateway.db"
     blob_dir: Path = Path("var/edoc/blobs")
+    # Where packet bytes live: "file" (blob_dir), "database" (the store's own database; the
+    # default on PostgreSQL) or "s3://bucket/prefix?endpoint_url=…&region=…".
+    blob_url: str | None = None
 
 
 class AmqpSettings(_Section):
@@ -141,8 +144,8 @@ class AdmissionSettings(_Section):
     and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
     from which a packet is checked on the large-packet lane."""
 
-    max_in_flight: int = Field(64, ge=0)
-    per_system: int = Field(48, ge=0)
+    max_in_flight: int = Field(128, ge=0)
+    per_system: int = Field(64, ge=0)
     retry_after_s: int = Field(1, ge=1)
     large_packet_bytes: int = Field(4 * 2**20, ge=1024)
 

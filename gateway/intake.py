@@ -6,7 +6,8 @@ process, ``gateway.intake_checks``) → authorize (the caller speaks for ``From`
 delivery per recipient, status history and audit record; packets accepted concurrently
 share that transaction, ``gateway.store.group_commit``, and each caller is answered only
 after it commits) → publish (publisher confirms, then ``mark_published``; on failure the
-outbox sweep publishes later). Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``.
+outbox sweep publishes later; a mailbox delivery is visible from the commit and is not
+published at all). Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``.
 Before all of it: admission (``gateway.admission``, a bounded number of documents in
 flight) and the duplicate known by its hash (``gateway.intake_duplicates``). A refusal
 writes only an audit record, batched with other writes (``gateway.audit_batch``), and is
@@ -230,13 +231,18 @@ class Intake:
                 continue
             writes.planned.append(planned)
             taken.add(request.key)
-            outcomes.append((planned.receipt, [d.id for d in planned.deliveries]))
+            outcomes.append((planned.receipt, planned.to_publish))
         await writes.flush(conn)
         return outcomes
 
     async def _publish(
         self, receipt: Receipt, delivery_ids: list[str], priority: int = 0
     ) -> Receipt:
+        mailboxes = sum(1 for r in receipt.recipients if r["endpoint"] == "mailbox")
+        if mailboxes:  # delivered by the store commit itself (gateway.intake_plan.Writes)
+            metrics.DELIVERIES.labels(transport="mailbox", result="delivered").inc(mailboxes)
+        if not delivery_ids:
+            return receipt
         tasks = [DeliveryTask(i, receipt.message_id, priority=priority) for i in delivery_ids]
         try:
             with metrics.stage_timer("publish"):
@@ -246,7 +252,10 @@ class Intake:
             log.warning("publish deferred to outbox", message_id=receipt.message_id, error=str(exc))
             return receipt
         self._marker.enqueue(delivery_ids).add_done_callback(_log_mark_failure)
-        return receipt.with_states({r["code"]: "published" for r in receipt.recipients})
+        published = set(delivery_ids)
+        return receipt.with_states(
+            {r["code"]: "published" for r in receipt.recipients if r["delivery_id"] in published}
+        )
 
     async def flush(self) -> None:
         """Wait until every confirmed publish so far is marked in the store."""

@@ -74,6 +74,11 @@ class Planned:
     statuses: list[dict[str, Any]]
     event: audit.Event
 
+    @property
+    def to_publish(self) -> list[str]:
+        """Ids of the deliveries that go through RabbitMQ (every endpoint but a mailbox)."""
+        return [d.id for d in self.deliveries if d.endpoint_kind != MAILBOX]
+
 
 @dataclass
 class Writes:
@@ -87,11 +92,16 @@ class Writes:
             return
         batch, self.planned = self.planned, []
         await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
+        # A mailbox sends nothing: its delivery is visible in the inbox from this very
+        # commit, with no task through RabbitMQ and no later writer cycle to mark it.
+        mailbox = [d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX]
+        await bulk.mark_delivered_many(conn, mailbox)
         await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
         await audit.append_many(conn, [p.event for p in batch])
 
 
 Resolve = Callable[[Sequence[str]], list[Target]]
+MAILBOX = "mailbox"
 
 
 async def plan_packet(
@@ -155,7 +165,7 @@ async def plan_packet(
                 "resolved_code": t.resolved_code,
                 "endpoint": t.endpoint_kind,
                 "delivery_id": d.id,
-                "state": "pending",
+                "state": "delivered" if t.endpoint_kind == MAILBOX else "pending",
             }
             for t, d in zip(targets, deliveries, strict=True)
         ),

@@ -21,7 +21,7 @@ from gateway.errors import GatewayError
 from gateway.outbox import run_periodically, sweep
 from gateway.store import bulk
 from gateway.store import repository as repo
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema, transaction
 
 app = typer.Typer(help="Parked deliveries, replay, and a stand-alone delivery worker.")
@@ -162,15 +162,17 @@ async def run_worker(
     sweep_interval_s: float,
     sweep_older_than_s: float,
     prefix: str | None = None,
+    blob_url: str | None = None,
 ) -> None:
     """Run delivery workers and the outbox sweep until SIGTERM or SIGINT (``prefix``: the
-    topology namespace, by default ``node_code``)."""
+    topology namespace, by default ``node_code``; ``blob_url``: see ``store.blob_url``)."""
     engine = create_engine(store_url)
     await create_schema(engine)
     broker = Broker(node_code if prefix is None else prefix)
     await broker.connect(amqp_url, prefetch=prefetch, ladder=ladder)
     transports = delivery_transports(node_key=node_key, node_code=node_code)
-    service = DeliveryService(engine, FileBlobStore(blob_dir), broker, transports)
+    blobs = open_blob_store(blob_url, blob_dir, store_url, engine)
+    service = DeliveryService(engine, blobs, broker, transports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -192,6 +194,7 @@ async def run_worker(
         await service.stop()
         await broker.close()
         await close_transports(transports)
+        await close_blob_store(blobs)
         await engine.dispose()
 
 
@@ -229,6 +232,7 @@ def worker_command(
                     else settings.amqp.outbox_older_than_s
                 ),
                 prefix=settings.amqp.topology_prefix(settings.node.code),
+                blob_url=settings.store.blob_url,
             )
         )
     except GatewayError as exc:

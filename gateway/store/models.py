@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Sequence,
     String,
     Text,
@@ -134,3 +135,14 @@ class StatusHistory(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     status_message_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Blob(Base):
+    """Packet bytes kept in the database (``gateway.store.blob_stores.DatabaseBlobStore``),
+    so that every process of a node reads what any of them stored."""
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

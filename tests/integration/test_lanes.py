@@ -97,7 +97,7 @@ async def test_urgent_task_travels_on_its_own_queue_and_retries_back_to_it(
     try:
         await broker.consume(fail_once)
         await broker.publish([DeliveryTask("urgent-1", "m", priority=3)])
-        await wait_for(lambda: attempts == [0], "first attempt")
+        await wait_for(lambda: attempts == [0] and broker.gate.busy == 0, "first attempt rerouted")
         await broker.stop_consuming()
         connection = await aio_pika.connect(amqp_url)
         async with connection:

@@ -24,13 +24,22 @@ from gateway import appkeys, audit_batch
 from gateway.admission import SHED
 from gateway.audit import verify_chain
 from gateway.auth import sign_request
-from tests.integration.gateway_node import G22, H41, SECRETS, document, running_node, settings_for
+from tests.integration.gateway_node import (
+    AGENCIES,
+    G22,
+    H41,
+    SECRETS,
+    document,
+    running_node,
+    settings_for,
+)
 from tests.vxp_client import VxpTestClient
 
 pytestmark = pytest.mark.integration
 
 FLOOD = 40
 WAIT_S = 90.0
+H17 = "000.00.00.H17"
 LIMITS = {"max_in_flight": 6, "per_system": 3, "retry_after_s": 2}
 
 
@@ -113,7 +122,7 @@ async def test_vxp_flood_answers_fail_with_error_code_20(tmp_path: Path, amqp_ur
 def urgent_document(number: str, priority: int) -> bytes:
     envelope = new_document(
         sender=Organization(organ_id=G22, organ_name="Văn phòng Chính phủ"),
-        to=[Organization(organ_id=H41, organ_name="UBND tỉnh Nghệ An")],
+        to=[Organization(organ_id=H17, organ_name="UBND tỉnh Hòa Bình")],
         code=Code(number, "VPCP-TTĐT"),
         subject=f"Văn bản hỏa tốc số {number}",
         promulgation_date=date(2024, 1, 5),
@@ -125,7 +134,10 @@ def urgent_document(number: str, priority: int) -> bytes:
 async def test_urgent_document_is_published_on_the_urgent_lane(
     tmp_path: Path, amqp_url: str
 ) -> None:
-    settings = settings_for(tmp_path, amqp_url)
+    # A push recipient: mailbox deliveries need no task (they are delivered at commit).
+    push = {"endpoint_kind": "push", "endpoint_url": "http://127.0.0.1:9/in"}
+    agencies = [*AGENCIES, {"code": H17, "name": "UBND tỉnh Hòa Bình", **push}]
+    settings = settings_for(tmp_path, amqp_url, directory={"agencies": agencies})
     async with running_node(settings, with_workers=False) as server, aiohttp.ClientSession() as s:
         base = str(server.make_url(""))
         status, receipt, _ = await post(s, base, "SYS-G22", urgent_document("H1", 3))
