@@ -7,11 +7,13 @@ is refused immediately with :class:`gateway.errors.Overloaded` (REST ``503`` wit
 ``Retry-After``, VXP ``FAIL`` ErrorCode 20, SOAP its fault) and counted in
 ``edoc_gateway_intake_shed_total``; the documents already admitted keep their latency,
 because the queues behind intake never hold more than ``max_in_flight`` of them.
-Packets the node makes itself (status 01, failure notices) are not subject to it.
+Packets the node makes itself (status 01, failure notices) are not subject to it; urgent
+documents (priority 2–4) have a small reserve above both bounds.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,9 @@ class Limits:
     max_in_flight: int = 128
     per_system: int = 64
     retry_after_s: int = 1
+    # Extra places for urgent documents (priority 2–4) above both bounds, so that under
+    # overload an urgent document is still taken while ordinary ones are refused.
+    urgent_reserve: int = 16
 
 
 class Admission:
@@ -60,13 +65,15 @@ class Admission:
         """Documents admitted and not answered yet."""
         return self._total
 
-    def enter(self, system_id: str) -> None:
-        """Admit one document of ``system_id`` or raise ``Overloaded`` (nothing counted)."""
+    def enter(self, system_id: str, *, urgent: bool = False) -> None:
+        """Admit one document of ``system_id`` or raise ``Overloaded`` (nothing counted);
+        an ``urgent`` one may also take a place of the urgent reserve."""
         limits = self.limits
+        extra = limits.urgent_reserve if urgent else 0
         scope = None
-        if limits.max_in_flight and self._total >= limits.max_in_flight:
+        if limits.max_in_flight and self._total >= limits.max_in_flight + extra:
             scope = "process"
-        elif limits.per_system and self._by_system[system_id] >= limits.per_system:
+        elif limits.per_system and self._by_system[system_id] >= limits.per_system + extra:
             scope = "system"
         if scope is not None:
             SHED.labels(scope=scope).inc()
@@ -87,10 +94,25 @@ class Admission:
         IN_FLIGHT.dec()
 
     @contextmanager
-    def admit(self, system_id: str) -> Iterator[None]:
+    def admit(self, system_id: str, *, urgent: bool = False) -> Iterator[None]:
         """Hold one place for the block, or raise ``Overloaded`` before entering it."""
-        self.enter(system_id)
+        self.enter(system_id, urgent=urgent)
         try:
             yield
         finally:
             self.leave(system_id)
+
+
+_HEADER_BYTES = 64 * 1024
+_PRIORITY = re.compile(rb"<(?:[\w.-]+:)?Priority>\s*([0-4])\s*</")
+
+
+def claims_urgent(raw: bytes) -> bool:
+    """Whether the packet's header claims priority 2–4, read before any parsing.
+
+    Only admission uses this (a byte search in the first 64 KB, where the header is); the
+    delivery lane comes from the parsed, checked packet. A false claim gains at most a
+    place of the bounded urgent reserve, and only until the checks refuse or route it.
+    """
+    match = _PRIORITY.search(raw, 0, _HEADER_BYTES)
+    return match is not None and match.group(1) in (b"2", b"3", b"4")

@@ -131,6 +131,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
                     settings.admission.max_in_flight,
                     settings.admission.per_system,
                     settings.admission.retry_after_s,
+                    settings.admission.urgent_reserve,
                 )
             ),
             large_packet_bytes=settings.admission.large_packet_bytes,

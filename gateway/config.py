@@ -148,6 +148,7 @@ class AdmissionSettings(_Section):
     per_system: int = Field(64, ge=0)
     retry_after_s: int = Field(1, ge=1)
     large_packet_bytes: int = Field(4 * 2**20, ge=1024)
+    urgent_reserve: int = Field(16, ge=0)
 
 
 class Settings(BaseSettings):

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from edxml.errors import EdxmlError
 from edxml.model import Envelope, StatusMessage
 from gateway import audit, audit_batch, metrics
-from gateway.admission import Admission
+from gateway.admission import Admission, claims_urgent
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
 from gateway.calendar import OfficeCalendar
@@ -110,7 +110,7 @@ class Intake:
             if internal:
                 receipt = await self._accept(raw, caller, internal=internal)
             else:
-                with self.admission.admit(caller.system_id):
+                with self.admission.admit(caller.system_id, urgent=claims_urgent(raw)):
                     receipt = await self._accept(raw, caller, internal=internal)
         except (EdxmlError, GatewayError) as exc:
             metrics.REJECTIONS.labels(code=exc.code).inc()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.admission import SHED, Admission, Limits
+from gateway.admission import SHED, Admission, Limits, claims_urgent
 from gateway.errors import Overloaded
 from gateway.priority_gate import PriorityGate
 
@@ -76,3 +76,23 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
     gate.release()
     await asyncio.wait_for(gate.acquire(), 1)
     assert gate.busy == 1
+
+
+def test_urgent_documents_have_a_reserve_above_both_bounds() -> None:
+    admission = Admission(Limits(max_in_flight=2, per_system=1, urgent_reserve=2))
+    admission.enter("A")
+    with pytest.raises(Overloaded):
+        admission.enter("A")
+    admission.enter("A", urgent=True)
+    admission.enter("A", urgent=True)
+    with pytest.raises(Overloaded):
+        admission.enter("A", urgent=True)
+    assert admission.in_flight == 3
+
+
+def test_urgency_is_read_from_the_header_bytes() -> None:
+    assert claims_urgent(b"<edXML:OtherInfo><edXML:Priority>3</edXML:Priority>")
+    assert claims_urgent(b"<Priority> 2 </Priority>")
+    assert not claims_urgent(b"<edXML:Priority>1</edXML:Priority>")
+    assert not claims_urgent(b"<Subject>Priority</Subject>")
+    assert not claims_urgent(b" " * 70_000 + b"<Priority>4</Priority>")  # beyond the header

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 FLOOD = 40
 WAIT_S = 90.0
 H17 = "000.00.00.H17"
-LIMITS = {"max_in_flight": 6, "per_system": 3, "retry_after_s": 2}
+LIMITS = {"max_in_flight": 6, "per_system": 3, "retry_after_s": 2, "urgent_reserve": 4}
 
 
 async def post(
@@ -79,8 +79,13 @@ async def test_flood_is_shed_at_once_and_the_other_system_keeps_its_share(
             post(session, base, "SYS-H41", document(f"O{i}", sender=H41, to=(G22,)))
             for i in range(3)
         ]
-        answers = await asyncio.gather(*flood, *other)
-        flooded, others = answers[:FLOOD], answers[FLOOD:]
+        urgent = [
+            post(session, base, "SYS-G22", urgent_document(f"U{i}", 3, to=H41)) for i in range(3)
+        ]
+        answers = await asyncio.gather(*flood, *other, *urgent)
+        flooded, others = answers[:FLOOD], answers[FLOOD : FLOOD + 3]
+        # Urgent documents of the flooding system itself are taken on the urgent reserve.
+        assert [a[0] for a in answers[FLOOD + 3 :]] == [202, 202, 202]
 
         refused = [a for a in flooded if a[0] == 503]
         accepted = [a for a in flooded if a[0] == 202]
@@ -92,7 +97,7 @@ async def test_flood_is_shed_at_once_and_the_other_system_keeps_its_share(
         # The flooding system holds at most its share: the other one is never refused.
         assert [a[0] for a in others] == [202, 202, 202]
 
-        await wait_delivered(tmp_path / "store.db", len(accepted) + 3)
+        await wait_delivered(tmp_path / "store.db", len(accepted) + 6)
         await audit_batch.flush(server.app[appkeys.ENGINE])  # the refusals queued, committed
         audited = rows(
             tmp_path / "store.db", "SELECT count(*) FROM audit_log WHERE outcome = 'OVERLOADED'"
@@ -119,10 +124,10 @@ async def test_vxp_flood_answers_fail_with_error_code_20(tmp_path: Path, amqp_ur
     assert all(a["ErrorCode"] == "0" for a in answers if a["status"] == "OK")
 
 
-def urgent_document(number: str, priority: int) -> bytes:
+def urgent_document(number: str, priority: int, to: str = H17) -> bytes:
     envelope = new_document(
         sender=Organization(organ_id=G22, organ_name="Văn phòng Chính phủ"),
-        to=[Organization(organ_id=H17, organ_name="UBND tỉnh Hòa Bình")],
+        to=[Organization(organ_id=to, organ_name="Đơn vị nhận")],
         code=Code(number, "VPCP-TTĐT"),
         subject=f"Văn bản hỏa tốc số {number}",
         promulgation_date=date(2024, 1, 5),
