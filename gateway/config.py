@@ -63,7 +63,7 @@ class AmqpSettings(_Section):
     outbox_older_than_s: float = Field(10.0, ge=0)
     # Namespace of this node's exchanges and queues (None: the node code), so that nodes
     # sharing one broker and virtual host never take each other's tasks.
-    prefix: str | None = Field(None, max_length=100)
+    prefix: str | None = Field(default=None, max_length=100)
 
     def topology_prefix(self, node_code: str) -> str:
         """The prefix of this node's topology: ``prefix``, else ``node_code``."""
@@ -144,11 +144,11 @@ class AdmissionSettings(_Section):
     and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
     from which a packet is checked on the large-packet lane."""
 
-    max_in_flight: int = Field(128, ge=0)
-    per_system: int = Field(64, ge=0)
-    retry_after_s: int = Field(1, ge=1)
-    large_packet_bytes: int = Field(4 * 2**20, ge=1024)
-    urgent_reserve: int = Field(16, ge=0)
+    max_in_flight: int = Field(default=128, ge=0)
+    per_system: int = Field(default=64, ge=0)
+    retry_after_s: int = Field(default=1, ge=1)
+    large_packet_bytes: int = Field(default=4 * 2**20, ge=1024)
+    urgent_reserve: int = Field(default=16, ge=0)
 
 
 class Settings(BaseSettings):

@@ -138,8 +138,8 @@ async def plan_packet(
         doc_type = packet.business.doc_type if packet.business else None
         if business.related is not None:
             related_id = business.related.id
-        if business.record_recall_for:
-            record_for, record_doc = business.record_recall_for, business.related.id
+        if business.record_recall_for and related_id is not None:
+            record_for, record_doc = business.record_recall_for, related_id
             code = statuses.RECALL_REQUEST
     deliveries = [
         repo.NewDelivery(t.recipient_code, t.resolved_code, t.endpoint_kind, t.endpoint_url)
