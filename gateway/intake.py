@@ -96,6 +96,7 @@ class Intake:
         self._writer: GroupCommit[StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
         self._recent = RecentDigests()
+        self._blobs_in_batch = bool(getattr(blobs, "transactional", False))
         self._duplicates: GroupCommit[str, Receipt | None] = GroupCommit(engine, duplicate_receipts)
 
     async def accept(
@@ -177,7 +178,9 @@ class Intake:
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
         with metrics.stage_timer("store"):
-            blob_key = await self.blobs.put(raw)  # content-addressed: a duplicate rewrites nothing
+            # Content-addressed: a duplicate rewrites nothing. A database blob store takes
+            # the bytes inside the store batch's transaction (``Writes.flush``).
+            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw)
             request = StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
             try:
                 stored = await self._writer.submit(request)
@@ -204,7 +207,7 @@ class Intake:
         transition, unknown document) is its outcome; nothing of it was written.
         """
         found = await bulk.find_duplicates(conn, {r.key for r in requests})
-        writes = Writes()
+        writes = Writes(blob_store=self.blobs if self._blobs_in_batch else None)
         taken: set[bulk.DuplicateKey] = set()
         outcomes: list[Any] = []
         for request in requests:
@@ -230,6 +233,8 @@ class Intake:
                 outcomes.append(exc)
                 continue
             writes.planned.append(planned)
+            if self._blobs_in_batch:
+                writes.blobs[request.sha] = request.raw
             taken.add(request.key)
             outcomes.append((planned.receipt, planned.to_publish))
         await writes.flush(conn)

@@ -85,12 +85,18 @@ class Writes:
     """Rows of planned packets not written yet; written together by :meth:`flush`."""
 
     planned: list[Planned] = field(default_factory=list)
+    # Packet bytes by key, written here when the blob store lives in the database.
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    blob_store: Any = None
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write the pending rows: messages, deliveries, statuses, audit records."""
+        """Write the pending rows: blobs, messages, deliveries, statuses, audit records."""
         if not self.planned:
             return
         batch, self.planned = self.planned, []
+        if self.blob_store is not None:
+            pending, self.blobs = self.blobs, {}
+            await self.blob_store.put_many_in(conn, pending)
         await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
         # A mailbox sends nothing: its delivery is visible in the inbox from this very
         # commit, with no task through RabbitMQ and no later writer cycle to mark it.
