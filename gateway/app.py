@@ -31,6 +31,7 @@ from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys, certs, outbox
 from gateway.access import Access
+from gateway.admission import Admission, Limits
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
@@ -45,8 +46,9 @@ from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
+from gateway.store.readers import create_reader
 from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
@@ -83,8 +85,14 @@ def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
         await create_schema(engine)
         app[appkeys.ENGINE] = engine
-        app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
+        app[appkeys.READER] = reader = create_reader(settings.store.url, engine)
+        app[appkeys.BLOBS] = blobs = open_blob_store(
+            settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
+        )
         yield
+        await close_blob_store(blobs)
+        if reader is not engine:
+            await reader.dispose()
         await engine.dispose()
 
     return ctx
@@ -100,7 +108,7 @@ async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = Broker()
+        broker = Broker(settings.amqp.topology_prefix(settings.node.code))
         await broker.connect(
             settings.amqp.url, prefetch=settings.amqp.prefetch, ladder=settings.amqp.retry_ladder
         )
@@ -125,8 +133,19 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             node_code=settings.node.code,
             access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
             legal=review_from_settings(settings, anchors),
+            admission=Admission(
+                Limits(
+                    settings.admission.max_in_flight,
+                    settings.admission.per_system,
+                    settings.admission.retry_after_s,
+                    settings.admission.urgent_reserve,
+                )
+            ),
+            large_packet_bytes=settings.admission.large_packet_bytes,
         )
-        app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
+        app[appkeys.GATEWAY] = Gateway(
+            intake, app.get(appkeys.NODE), reader=app.get(appkeys.READER)
+        )
         yield
         await intake.close()
 
@@ -179,6 +198,7 @@ def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterato
             app[appkeys.BROKER],
             transports,
             on_parked=app[appkeys.GATEWAY].on_parked,
+            reader=app.get(appkeys.READER),
         )
         await service.start()
         sweeper = asyncio.create_task(

@@ -27,3 +27,4 @@ BLOBS = web.AppKey("blobs", Any)  # a gateway.store.blobs.BlobStore
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NODE = web.AppKey("node", NodeIdentity)
 MAINTENANCE = web.AppKey("maintenance", Maintenance)
+READER = web.AppKey("reader", AsyncEngine)  # reads' own engine (gateway.store.readers)

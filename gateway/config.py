@@ -48,6 +48,9 @@ class StoreSettings(_Section):
 
     url: str = "sqlite:///var/edoc/gateway.db"
     blob_dir: Path = Path("var/edoc/blobs")
+    # Where packet bytes live: "file" (blob_dir), "database" (the store's own database; the
+    # default on PostgreSQL) or "s3://bucket/prefix?endpoint_url=…&region=…".
+    blob_url: str | None = None
 
 
 class AmqpSettings(_Section):
@@ -58,6 +61,13 @@ class AmqpSettings(_Section):
     retry_ladder: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
     outbox_interval_s: float = Field(30.0, gt=0)
     outbox_older_than_s: float = Field(10.0, ge=0)
+    # Namespace of this node's exchanges and queues (None: the node code), so that nodes
+    # sharing one broker and virtual host never take each other's tasks.
+    prefix: str | None = Field(default=None, max_length=100)
+
+    def topology_prefix(self, node_code: str) -> str:
+        """The prefix of this node's topology: ``prefix``, else ``node_code``."""
+        return node_code if self.prefix is None else self.prefix
 
 
 class TrustSettings(_Section):
@@ -168,6 +178,18 @@ class HubSettings(_Section):
         return self
 
 
+class AdmissionSettings(_Section):
+    """Admission control at intake (``gateway.admission``): documents in flight per process
+    and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
+    from which a packet is checked on the large-packet lane."""
+
+    max_in_flight: int = Field(default=128, ge=0)
+    per_system: int = Field(default=64, ge=0)
+    retry_after_s: int = Field(default=1, ge=1)
+    large_packet_bytes: int = Field(default=4 * 2**20, ge=1024)
+    urgent_reserve: int = Field(default=16, ge=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway process (immutable)."""
 
@@ -192,6 +214,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     hub: HubSettings = HubSettings()
     scan: ScanSettings = ScanSettings()
+    admission: AdmissionSettings = AdmissionSettings()
 
     @field_validator("systems")
     @classmethod

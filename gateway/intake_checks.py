@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -39,6 +40,7 @@ from gateway.calendar import VIETNAM
 
 log = structlog.get_logger(__name__)
 Timings = dict[str, float]  # seconds spent per metrics stage (parse, schema, signature)
+LARGE_PACKET_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,24 @@ def _run_in_worker(
     raw: bytes, policy: str, anchors: tuple[bytes, ...], now: datetime
 ) -> tuple[Checked, Timings] | tuple[BaseException, tuple[object, ...]]:
     try:
-        return run_checks(raw, policy, _anchors_from_der(anchors), now)
+        checked, timings = run_checks(raw, policy, _anchors_from_der(anchors), now)
+        return _without_attachments(checked), timings
     except Exception as exc:
         # Our errors' __init__ rewrites ``args``; send the original ones to restore them.
         return exc, exc.args
+
+
+def _without_attachments(checked: Checked) -> Checked:
+    """The result sent back to the event loop: everything but the attachments' base64 text.
+
+    They were checked in the worker and the caller keeps the packet's bytes; pickling them
+    back cost as much as the rest of the result (a 44 KB result for a 50 KB packet).
+    """
+    packet = checked.packet
+    if isinstance(packet, Envelope) and packet.attachments:
+        slim = tuple(dataclasses.replace(a, encoded="") for a in packet.attachments)
+        return dataclasses.replace(checked, packet=dataclasses.replace(packet, attachments=slim))
+    return checked
 
 
 def default_workers() -> int:
@@ -119,20 +135,32 @@ class CheckPool:
     breaks (a worker killed), the check runs inline and the pool is rebuilt on next use.
     """
 
-    _shared: ClassVar[dict[int, concurrent.futures.ProcessPoolExecutor]] = {}
+    _shared: ClassVar[dict[tuple[str, int], concurrent.futures.ProcessPoolExecutor]] = {}
 
-    def __init__(self, anchors: Sequence[x509.Certificate], workers: int | None = None) -> None:
+    def __init__(
+        self,
+        anchors: Sequence[x509.Certificate],
+        workers: int | None = None,
+        *,
+        large_bytes: int = LARGE_PACKET_BYTES,
+    ) -> None:
         self.anchors = tuple(anchors)
         self.workers = default_workers() if workers is None else workers
+        self.large_bytes = large_bytes
         self._ders = tuple(a.public_bytes(Encoding.DER) for a in self.anchors)
 
-    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        pool = self._shared.get(self.workers)
+    def _lane(self, size: int) -> tuple[str, int]:
+        # Large packets (seconds of work each) have a worker of their own, so that the
+        # small ones behind them in a FIFO pool do not wait for them.
+        return ("large", 1) if size >= self.large_bytes else ("small", self.workers)
+
+    def _executor(self, lane: tuple[str, int]) -> concurrent.futures.ProcessPoolExecutor:
+        pool = self._shared.get(lane)
         if pool is None:
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=lane[1], mp_context=multiprocessing.get_context("spawn")
             )
-            self._shared[self.workers] = pool
+            self._shared[lane] = pool
         return pool
 
     async def check(self, raw: bytes, policy: str, now: datetime) -> tuple[Checked, Timings]:
@@ -140,13 +168,14 @@ class CheckPool:
         if self.workers <= 0:
             return run_checks(raw, policy, self.anchors, now)
         loop = asyncio.get_running_loop()
+        lane = self._lane(len(raw))
         try:
             outcome = await loop.run_in_executor(
-                self._executor(), _run_in_worker, raw, policy, self._ders, now
+                self._executor(lane), _run_in_worker, raw, policy, self._ders, now
             )
         except concurrent.futures.BrokenExecutor as exc:
             log.warning("intake check pool broken; checking inline", error=repr(exc))
-            self._shared.pop(self.workers, None)
+            self._shared.pop(lane, None)
             return run_checks(raw, policy, self.anchors, now)
         first, second = outcome
         if isinstance(first, BaseException):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -19,6 +19,7 @@ from gateway.store import models  # noqa: F401  (registers the tables on Base.me
 from gateway.store.base import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK = 0x65646F63  # "edoc": the advisory lock key of schema creation
 
 
 def async_url(url: str) -> str:
@@ -90,9 +91,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table on ``Base.metadata`` that does not exist yet."""
+    """Create every table on ``Base.metadata`` that does not exist yet.
+
+    On PostgreSQL a transaction-level advisory lock serialises processes starting together
+    (two gateways of one node), which would otherwise race on ``CREATE`` and fail."""
     try:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                )
             await conn.run_sync(Base.metadata.create_all)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot create the schema: {exc}") from exc
