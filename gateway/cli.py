@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, packet, report, serve
+from gateway.commands.guard import guard_commands
 
 app = typer.Typer(
     name="edoc-gateway",
@@ -23,7 +24,10 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
 
+guard_commands(app)
+
 
 def main() -> None:
     """Run the ``edoc-gateway`` command line."""
+    guard_commands(app)  # again here: groups registered after the module-level call
     app()

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
+from gateway.commands.guard import classify
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
 from gateway.errors import GatewayError
@@ -29,8 +30,9 @@ CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file")
 
 
 def _fail(exc: GatewayError) -> typer.Exit:
-    typer.echo(f"{exc.code}: {exc.text_en}", err=True)
-    return typer.Exit(1)
+    failure = classify(exc)
+    typer.echo(failure.render(), err=True)
+    return typer.Exit(failure.exit_code)
 
 
 async def _parked(store_url: str) -> list[repo.DeliveryRow]:
