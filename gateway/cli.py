@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, packet, report, serve
+from gateway.commands import backup as backup_commands
 from gateway.commands.guard import guard_commands
 
 app = typer.Typer(
@@ -23,6 +24,9 @@ app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
+
+for name, command in backup_commands.COMMANDS.items():
+    app.command(name)(command)
 
 guard_commands(app)
 
