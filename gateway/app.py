@@ -41,6 +41,7 @@ from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
 from gateway.refusal_audit import refusal_audit_middleware
+from gateway.state_metrics import context as delivery_state_metrics
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema
 from gateway.transports import MailboxTransport, Transport
@@ -215,6 +216,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_directory_ctx)
+    app.cleanup_ctx.append(delivery_state_metrics())
     app.cleanup_ctx.append(_broker_ctx(settings))
     app.cleanup_ctx.append(_core_ctx(settings))
     if with_workers:

@@ -32,6 +32,7 @@ from aiormq.exceptions import AMQPError
 from pamqp.commands import Basic
 
 from gateway.errors import BrokerError
+from gateway.metrics import BROKER_ERRORS
 from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger(__name__)
@@ -168,6 +169,7 @@ class Broker:
                 if spec.bind_key is not None:
                     await queue.bind(self._exchange, routing_key=spec.bind_key)
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             await self.close()
             raise BrokerError(f"cannot connect to RabbitMQ: {exc}") from exc
 
@@ -195,8 +197,10 @@ class Broker:
                     self._message(task, headers), routing_key, timeout=PUBLISH_TIMEOUT_S
                 )
             except _BROKER_ERRORS as exc:
+                BROKER_ERRORS.inc()
                 raise BrokerError(f"publish of {task.delivery_id} failed: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
+            BROKER_ERRORS.inc()
             raise BrokerError(f"publish of {task.delivery_id} not confirmed: {confirmation!r}")
 
     async def publish(self, tasks: Sequence[DeliveryTask]) -> None:
@@ -236,6 +240,7 @@ class Broker:
 
             self._consumer_tag = await queue.consume(on_message)
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             raise BrokerError(f"cannot consume: {exc}") from exc
 
     async def _process(self, message: AbstractIncomingMessage, handler: Handler) -> None:
@@ -286,6 +291,7 @@ class Broker:
         try:
             await settle
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             log.warning("broker.settle_failed", error=repr(exc))
 
     async def queue_depths(self) -> dict[str, int]:

@@ -124,3 +124,9 @@ def test_store_error_keeps_its_words_when_not_a_connection_problem() -> None:
     failure = classify(StoreError("disk quota exceeded"))
     assert failure.code == "STORE_ERROR"
     assert "Lỗi lưu trữ" in failure.message_vi and "disk quota" in failure.message_en
+
+
+def test_usage_errors_pass_through_as_typer_reports_them(tmp_path: Path) -> None:
+    code, output = _invoke(["audit", "show"], f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2
+    assert "cần --message hoặc --agency" in output and "COMMAND_FAILED" not in output
