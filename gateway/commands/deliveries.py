@@ -19,6 +19,7 @@ from gateway.commands.guard import classify
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
 from gateway.errors import GatewayError
+from gateway.nodekey import load_key, uses_protected_key
 from gateway.outbox import run_periodically, sweep
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
@@ -135,7 +136,10 @@ def replay_command(
         raise typer.Exit(1)
 
 
-def _node_key(path: Path | None) -> Any:
+def _node_key(node: Any) -> Any:
+    if uses_protected_key(node):
+        return load_key(node)
+    path = node.key_file
     if path is not None and path.is_file():
         key: Any = load_pem_private_key(path.read_bytes(), password=None)
         return key  # type: ignore[no-any-return]
@@ -210,7 +214,7 @@ def worker_command(
                 blob_dir=blobs or settings.store.blob_dir,
                 ladder=steps,
                 prefetch=settings.amqp.prefetch,
-                node_key=_node_key(settings.node.key_file),
+                node_key=_node_key(settings.node),
                 node_code=settings.node.code,
                 sweep_interval_s=sweep_interval or settings.amqp.outbox_interval_s,
                 sweep_older_than_s=(
