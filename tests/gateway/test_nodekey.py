@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pkcs11
 import pytest
 from cryptography import x509
@@ -19,10 +20,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from pkcs11 import Attribute, KeyType, ObjectClass
 
-from adapters.push.signature import sign_request, verify_request
+from adapters.push.signature import sign_request as sign_push
+from adapters.push.signature import verify_request
+from gateway.auth import sign_request
 from gateway.config import load_settings
 from gateway.nodekey import NodeKeyUnavailable, Pkcs11RsaKey, Pkcs11Uri, load_identity
 from gateway.receipts import Receipt, signed_receipt_xml
+from tests.integration.gateway_node import SECRETS, document, running_node, settings_for
 from tests.pki import Credential, make_ca, make_leaf, new_key
 from tests.softhsm import MODULE, SoftHsm
 
@@ -164,7 +168,7 @@ def test_the_key_never_leaves_the_token(token: dict[str, Any]) -> None:
 
 def test_token_signatures_serve_push_requests_and_pss(token: dict[str, Any]) -> None:
     key = load_identity_key(token["node"])
-    headers = sign_request(key, method="POST", path="/in", delivery_id="d1", body=b"x")
+    headers = sign_push(key, method="POST", path="/in", delivery_id="d1", body=b"x")
     cert = x509.load_pem_x509_certificates(Path(token["node"]["cert_file"]).read_bytes())[0]
     assert verify_request(cert, method="POST", path="/in", headers=headers, body=b"x") == "d1"
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
@@ -174,6 +178,7 @@ def test_token_signatures_serve_push_requests_and_pss(token: dict[str, Any]) -> 
 
 LOAD = """
 import json, sys
+from gateway.auth import sign_request
 from gateway.config import load_settings
 from gateway.nodekey import NodeKeyUnavailable, load_identity
 try:
@@ -275,3 +280,26 @@ def test_an_encrypted_pem_without_the_right_password_fails_cleanly(
         load_identity(load_settings(None, node=node).node)
     assert refused.value.text_vi.startswith("Không nạp được khóa ký")
     assert "secret-pass" not in str(refused.value)
+
+
+@pytest.mark.integration
+async def test_a_running_gateway_signs_receipts_in_the_token(
+    token: dict[str, Any], tmp_path: Path, amqp_url: str
+) -> None:
+    """The real gateway with its node key in SoftHSM2: the XML receipt of a posted document
+    verifies with xmlsec1, and /readyz proves the token signs."""
+    settings = settings_for(tmp_path, amqp_url, node=token["node"])
+    body = document("77/token")
+    async with running_node(settings) as server, aiohttp.ClientSession() as session:
+        base = str(server.make_url("")).rstrip("/")
+        headers = sign_request("SYS-G22", SECRETS["SYS-G22"], "POST", "/v1/messages", body)
+        headers["Accept"] = "application/xml"
+        async with session.post(base + "/v1/messages", data=body, headers=headers) as response:
+            assert response.status == 202, await response.text()
+            xml = await response.read()
+        async with session.get(base + "/readyz") as response:
+            ready = await response.json()
+    checked = xmlsec_verify(xml, token["ca"], tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    node_key = next(c for c in ready["checks"] if c["name"] == "node_key")
+    assert node_key["ok"] is True and node_key["detail"].startswith("signs"), node_key
