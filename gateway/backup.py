@@ -233,6 +233,8 @@ async def create_backup(
     else:
         dump_name = PG_FILE
         facts = await backup_pg.dump(store_url, directory / dump_name)
+    if "messages" not in facts.tables or "audit_log" not in facts.tables:
+        raise BackupFailed("the store is not initialised (no gateway tables): nothing to back up")
     await asyncio.to_thread(
         copy_blobs, facts.blobs, FileBlobStore(blob_dir), FileBlobStore(directory / "blobs")
     )

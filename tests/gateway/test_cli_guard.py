@@ -27,6 +27,7 @@ READERS = [
     ["audit", "show", "--message", "m1"],
     ["report", "activity", "--from", "2024-01-01", "--to", "2024-01-31"],
 ]
+BACKUP = ["backup", "--to"]  # the directory is added per test
 # Commands that open (and may initialise) the store: only an unreachable one stops them.
 OPENERS = [
     ["deliveries", "parked"],
@@ -130,3 +131,21 @@ def test_usage_errors_pass_through_as_typer_reports_them(tmp_path: Path) -> None
     code, output = _invoke(["audit", "show"], f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 2
     assert "cần --message hoặc --agency" in output and "COMMAND_FAILED" not in output
+
+
+@pytest.mark.parametrize("kind", ["empty", "missing", "unreachable"])
+def test_backup_of_an_unusable_store_fails_cleanly(tmp_path: Path, kind: str) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    url = {
+        "empty": f"sqlite:///{empty}",
+        "missing": f"sqlite:///{tmp_path / 'nothing.db'}",
+        "unreachable": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
+    }[kind]
+    code, output = _invoke([*BACKUP, str(tmp_path / "bk")], url)
+    _assert_clean(code, output, "BACKUP_FAILED")
+
+
+def test_restore_from_a_directory_that_is_no_backup_fails_cleanly(tmp_path: Path) -> None:
+    code, output = _invoke(["restore", "--from", str(tmp_path)], f"sqlite:///{tmp_path / 's.db'}")
+    _assert_clean(code, output, "BACKUP_DAMAGED")
