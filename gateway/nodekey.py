@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PSS, AsymmetricPadding, PKCS1v15
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo, Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.errors import GatewayError
@@ -109,13 +109,15 @@ class Pkcs11RsaKey(rsa.RSAPrivateKey):
         self,
         data: bytes,
         padding: AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | Prehashed,
+        algorithm: Prehashed | hashes.HashAlgorithm | NoDigestInfo,
     ) -> bytes:
         """Sign ``data`` inside the token (PKCS#1 v1.5 or PSS with SHA-256/384/512)."""
         from pkcs11 import MGF, Mechanism
 
-        if isinstance(algorithm, Prehashed) or algorithm.name not in _HASH_MECHANISMS:
-            raise UnsupportedAlgorithm(f"token signing does not support {algorithm.name}")
+        if not isinstance(algorithm, hashes.HashAlgorithm) or (
+            algorithm.name not in _HASH_MECHANISMS
+        ):
+            raise UnsupportedAlgorithm(f"token signing does not support {algorithm!r}")
         suffix = _HASH_MECHANISMS[algorithm.name]
         param = None
         if isinstance(padding, PKCS1v15):
@@ -265,15 +267,20 @@ def _probe_signature(identity: NodeIdentity, now: datetime) -> str:
     public = identity.chain[0].public_key()
     key = identity.key
     try:
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            public.verify(
-                key.sign(data, ec.ECDSA(hashes.SHA256())), data, ec.ECDSA(hashes.SHA256())
-            )  # type: ignore[call-arg, union-attr]
-        else:
+        if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(
+            public, ec.EllipticCurvePublicKey
+        ):
+            ecdsa = ec.ECDSA(hashes.SHA256())
+            public.verify(key.sign(data, ecdsa), data, ecdsa)
+        elif isinstance(key, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey):
             signature = key.sign(data, PKCS1v15(), hashes.SHA256())
-            public.verify(signature, data, PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg, union-attr]
+            public.verify(signature, data, PKCS1v15(), hashes.SHA256())
+        else:
+            raise CheckFailed("node key and node certificate are of different key types")
     except InvalidSignature as exc:
         raise CheckFailed("node key does not match the node certificate") from exc
+    except CheckFailed:
+        raise
     except Exception as exc:  # the token was removed, the session closed...
         raise CheckFailed(f"node key cannot sign: {type(exc).__name__}") from exc
     cert = identity.chain[0]

@@ -24,8 +24,15 @@ from adapters.push.signature import sign_request as sign_push
 from adapters.push.signature import verify_request
 from gateway.auth import sign_request
 from gateway.config import load_settings
-from gateway.nodekey import NodeKeyUnavailable, Pkcs11RsaKey, Pkcs11Uri, load_identity
-from gateway.receipts import Receipt, signed_receipt_xml
+from gateway.health import CheckFailed
+from gateway.nodekey import (
+    NodeKeyUnavailable,
+    Pkcs11RsaKey,
+    Pkcs11Uri,
+    load_identity,
+    signing_check,
+)
+from gateway.receipts import NodeIdentity, Receipt, signed_receipt_xml
 from tests.integration.gateway_node import SECRETS, document, running_node, settings_for
 from tests.pki import Credential, make_ca, make_leaf, new_key
 from tests.softhsm import MODULE, SoftHsm
@@ -303,3 +310,17 @@ async def test_a_running_gateway_signs_receipts_in_the_token(
     assert checked.returncode == 0, checked.stderr
     node_key = next(c for c in ready["checks"] if c["name"] == "node_key")
     assert node_key["ok"] is True and node_key["detail"].startswith("signs"), node_key
+
+
+async def test_the_readiness_probe_signs_and_checks_the_certificate(
+    tmp_path: Path, ca: Credential
+) -> None:
+    node = _encrypted_pem(tmp_path, ca, b"pw")
+    identity = load_identity(load_settings(None, node={**node, "key_password": "pw"}).node)
+    assert identity is not None
+    assert (await signing_check(lambda: identity).probe()).startswith("signs")
+    wrong = NodeIdentity(NODE, identity.key, make_leaf(ca, "another node").chain)
+    with pytest.raises(CheckFailed, match="does not match"):
+        await signing_check(lambda: wrong).probe()
+    with pytest.raises(CheckFailed, match="not loaded"):
+        await signing_check(lambda: None).probe()
