@@ -159,9 +159,10 @@ async def holds_data(url: str) -> bool:
         await conn.close()
 
 
-async def restore(url: str, dump_file: Path, *, replace: bool) -> None:
-    """Load ``dump_file`` into the database in one transaction (dropping objects first
-    when ``replace``)."""
+async def restore(url: str, dump_file: Path) -> None:
+    """Load ``dump_file`` into the database in one transaction, dropping first the objects
+    of the dump that exist (a schema created by a gateway start, or a store being replaced
+    with ``--force``: the caller has checked which)."""
     target = PgTarget.from_url(url)
     cmd = [
         client_binary("pg_restore"),
@@ -169,7 +170,7 @@ async def restore(url: str, dump_file: Path, *, replace: bool) -> None:
         "--no-privileges",
         "--exit-on-error",
         "--single-transaction",
+        "--clean",
+        "--if-exists",
     ]
-    if replace:
-        cmd += ["--clean", "--if-exists"]
     await _run([*cmd, *target.args(), str(dump_file)], target.env())

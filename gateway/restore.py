@@ -225,7 +225,7 @@ async def restore_backup(
     if kind == "sqlite":
         await asyncio.to_thread(_replace_sqlite, dump, sqlite_path(store_url))
     else:
-        await backup_pg.restore(store_url, dump, replace=force)
+        await backup_pg.restore(store_url, dump)
     engine = create_engine(store_url)
     try:
         await create_schema(engine)  # tables added by a newer gateway than the backup's

@@ -248,3 +248,22 @@ async def test_restore_refuses_a_store_whose_audit_chain_was_altered(
         await restore_backup(
             directory=bk, store_url=target, blob_dir=tmp_path / "rb", node_code=NODE
         )
+
+
+async def test_restore_into_a_store_with_an_empty_schema_needs_no_force(
+    source: tuple[str, Path, list[str]], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A node started once on the new machine has created its tables: still empty."""
+    url, blob_dir, ids = source
+    bk = tmp_path / "bk"
+    await create_backup(store_url=url, blob_dir=blob_dir, node_code=NODE, directory=bk)
+    target = target_url(url, tmp_path, request)
+    if target.startswith("sqlite"):
+        Path(target.split(":///", 1)[1]).parent.mkdir(parents=True)
+    engine = create_engine(target)
+    await create_schema(engine)
+    await engine.dispose()
+    report = await restore_backup(
+        directory=bk, store_url=target, blob_dir=tmp_path / "rb", node_code=NODE
+    )
+    assert report.manifest.tables["messages"] == len(ids) and report.audit_records == len(ids)
