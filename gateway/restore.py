@@ -35,6 +35,7 @@ from gateway.backup import (
     Manifest,
     copy_blobs,
     file_sha256,
+    in_parallel,
     sqlite_path,
     store_kind,
 )
@@ -95,13 +96,14 @@ def check_backup(directory: Path) -> Manifest:
     if sums[manifest.store_file] != manifest.store_sha256:
         raise BackupDamaged(f"{manifest.store_file}: hash differs from the manifest")
     blobs = FileBlobStore(directory / "blobs")
-    bad: list[str] = []
-    for key in manifest.blobs:
+
+    def problem(key: str) -> str | None:
         path = blobs.path_for(key)
         if not path.is_file():
-            bad.append(f"{key} missing")
-        elif file_sha256(path) != key:
-            bad.append(f"{key} altered")
+            return f"{key} missing"
+        return None if file_sha256(path) == key else f"{key} altered"
+
+    bad = [p for p in in_parallel(problem, manifest.blobs) if p is not None]
     if bad:
         raise BackupDamaged(f"{len(bad)} blob(s) unusable: {', '.join(bad[:10])}")
     return manifest
@@ -155,15 +157,12 @@ async def _verify(engine: AsyncEngine, manifest: Manifest, blobs: FileBlobStore)
         records = int(await conn.scalar(select(func.count()).select_from(audit.AuditRecord)) or 0)
         keys = [r[0] for r in await conn.execute(select(Message.blob_key).distinct())]
 
-    def hash_blobs() -> list[str]:
-        bad = []
-        for key in keys:
-            path = blobs.path_for(key)
-            if not path.is_file() or file_sha256(path) != key:
-                bad.append(key)
-        return bad
+    def damaged(key: str) -> bool:
+        path = blobs.path_for(key)
+        return not path.is_file() or file_sha256(path) != key
 
-    bad = await asyncio.to_thread(hash_blobs)
+    flags = await asyncio.to_thread(in_parallel, damaged, keys)
+    bad = [key for key, flag in zip(sorted(keys), flags, strict=True) if flag]
     problems += [f"blob {key} missing or altered" for key in bad[:10]]
     if problems:
         raise RestoreVerifyFailed("; ".join(problems[:10]))
