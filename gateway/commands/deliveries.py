@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
-from gateway.commands.guard import classify
+from gateway.commands.guard import fail
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
 from gateway.errors import GatewayError
@@ -31,9 +31,7 @@ CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file")
 
 
 def _fail(exc: GatewayError) -> typer.Exit:
-    failure = classify(exc)
-    typer.echo(failure.render(), err=True)
-    return typer.Exit(failure.exit_code)
+    return fail(exc)
 
 
 async def _parked(store_url: str) -> list[repo.DeliveryRow]:

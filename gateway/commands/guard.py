@@ -10,6 +10,8 @@ never a Python traceback. Typer's own exits and usage errors pass through untouc
 from __future__ import annotations
 
 import functools
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +24,7 @@ from edxml.errors import BilingualError
 _GUARDED = "__edoc_guarded__"
 
 # Driver messages meaning "the schema is not there" (SQLite, PostgreSQL).
-_NO_SCHEMA = ("no such table", "does not exist", "undefinedtable")
+_NO_SCHEMA = ("no such table", "undefinedtable", 'relation "')
 # Messages meaning "the database cannot be reached or opened".
 _UNREACHABLE = (
     "unable to open database file",
@@ -36,7 +38,9 @@ _UNREACHABLE = (
     "is not a database",
     "no route to host",
     "cannot reach the database",
+    "invalidcatalogname",
 )
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def _store_failure(exc: BaseException) -> Failure | None:
             _short(exc),
         )
     if any(marker in text for marker in _UNREACHABLE) or any(
-        isinstance(e, OSError) for e in _chain(exc)
+        isinstance(e, _NETWORK_ERRORS) for e in _chain(exc)
     ):
         return Failure(
             "STORE_UNREACHABLE",
@@ -113,6 +117,13 @@ def classify(exc: BaseException) -> Failure:
             _short(exc),
             exit_code=2,
         )
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError) and exc.filename:
+        return Failure(
+            "FILE_UNREADABLE",
+            "Không đọc hoặc ghi được tệp",
+            "cannot read or write a file",
+            f"{exc.filename}: {exc.strerror}",
+        )
     if isinstance(exc, BilingualError):
         found = _store_failure(exc) if exc.code in ("STORE_ERROR", "UNAVAILABLE") else None
         return found or Failure(exc.code, exc.text_vi, exc.text_en)
@@ -127,6 +138,30 @@ def classify(exc: BaseException) -> Failure:
     )
 
 
+def _quiet_driver_threads() -> None:
+    """After a failed connection, aiosqlite's worker thread may report a late result to the
+    already closed event loop ("Event loop is closed"): nothing is lost, but the thread's
+    traceback would follow the clean message. Only that error is silenced."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, RuntimeError) and "Event loop is closed" in str(
+            args.exc_value
+        ):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+
+
+def fail(exc: BaseException) -> typer.Exit:
+    """Print the failure ``exc`` maps to on standard error; return the exit to raise."""
+    _quiet_driver_threads()
+    failure = classify(exc)
+    typer.echo(failure.render(), err=True)
+    return typer.Exit(failure.exit_code)
+
+
 def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap one command callback: known failures become a message and a non-zero exit."""
     if getattr(callback, _GUARDED, False):
@@ -139,9 +174,7 @@ def guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # the one place a command turns into a message
-            failure = classify(exc)
-            typer.echo(failure.render(), err=True)
-            raise typer.Exit(failure.exit_code) from None
+            raise fail(exc) from None
 
     setattr(run, _GUARDED, True)
     return run

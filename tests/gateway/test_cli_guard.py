@@ -149,3 +149,16 @@ def test_backup_of_an_unusable_store_fails_cleanly(tmp_path: Path, kind: str) ->
 def test_restore_from_a_directory_that_is_no_backup_fails_cleanly(tmp_path: Path) -> None:
     code, output = _invoke(["restore", "--from", str(tmp_path)], f"sqlite:///{tmp_path / 's.db'}")
     _assert_clean(code, output, "BACKUP_DAMAGED")
+
+
+def test_a_missing_input_file_is_named_not_taken_for_the_store(tmp_path: Path) -> None:
+    missing = tmp_path / "agencies.csv"
+    code, output = _invoke(["directory", "import", str(missing)], f"sqlite:///{tmp_path / 's.db'}")
+    _assert_clean(code, output, "FILE_UNREADABLE")
+    assert str(missing) in output
+
+
+def test_a_database_that_does_not_exist_is_unreachable(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    url = postgres_server.database_url("no_such_database")
+    code, output = _invoke(["audit", "verify"], url)
+    _assert_clean(code, output, "STORE_UNREACHABLE")
