@@ -30,11 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway import backup_pg
+from gateway import audit, backup_pg
 from gateway.backup_errors import BackupDamaged, BackupFailed, BackupMismatch
 from gateway.backup_pg import Snapshot
 from gateway.errors import NotFound
 from gateway.store.blobs import FileBlobStore
+from gateway.store.database import create_engine, transaction
 
 FORMAT = "edoc-gateway-backup/1"
 MANIFEST = "manifest.json"
@@ -232,9 +233,10 @@ def _fresh_directory(directory: Path) -> None:
 
 
 async def create_backup(
-    *, store_url: str, blob_dir: Path, node_code: str, directory: Path
+    *, store_url: str, blob_dir: Path, node_code: str, directory: Path, actor: str = "cli"
 ) -> BackupResult:
-    """Back up the store at ``store_url`` and the blobs it references into ``directory``."""
+    """Back up the store at ``store_url`` and the blobs it references into ``directory``;
+    one audit record ``backup.created`` in the live store says who, where and what."""
     kind = store_kind(store_url)
     directory = Path(directory)
     _fresh_directory(directory)
@@ -267,7 +269,29 @@ async def create_backup(
     )
     (directory / MANIFEST).write_bytes(manifest.to_json())
     write_sums(directory, [MANIFEST, dump_name])
+    await _record(store_url, manifest, directory, actor)
     return BackupResult(directory, manifest)
+
+
+async def _record(store_url: str, manifest: Manifest, directory: Path, actor: str) -> None:
+    engine = create_engine(store_url)
+    try:
+        async with transaction(engine) as conn:
+            await audit.append(
+                conn,
+                event="backup.created",
+                actor=actor,
+                outcome="ok",
+                detail={
+                    "directory": str(directory),
+                    "audit_head": manifest.audit_head_seq,
+                    "messages": manifest.tables.get("messages", 0),
+                    "blobs": len(manifest.blobs),
+                    "store_sha256": manifest.store_sha256,
+                },
+            )
+    finally:
+        await engine.dispose()
 
 
 def summary(manifest: Manifest) -> dict[str, Any]:

@@ -20,6 +20,7 @@ ConfigOption = Annotated[
 
 def backup(
     to: Annotated[Path, typer.Option("--to", help="new, empty directory for this backup")],
+    actor: Annotated[str, typer.Option("--actor", help="who backs up (audit)")] = "cli",
     config: ConfigOption = None,
 ) -> None:
     """Snapshot the store and the blobs it references while the node keeps running."""
@@ -30,6 +31,7 @@ def backup(
             blob_dir=settings.store.blob_dir,
             node_code=settings.node.code,
             directory=to,
+            actor=actor,
         )
     )
     figures = summary(result.manifest)

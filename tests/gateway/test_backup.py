@@ -107,6 +107,12 @@ async def test_backup_then_restore_into_an_empty_store(
     assert manifest.audit_head_seq == 4 and len(manifest.blobs) == 4
     assert manifest.in_flight == 6  # 8 deliveries, 2 delivered
     assert check_backup(tmp_path / "bk") == manifest
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        recorded = (await audit.entries(conn))[-1]
+    await engine.dispose()
+    assert recorded.event == "backup.created" and recorded.seq == manifest.audit_head_seq + 1
+    assert recorded.detail is not None and recorded.detail["messages"] == 4
 
     target, target_blobs = target_url(url, tmp_path, request), tmp_path / "restored-blobs"
     report = await restore_backup(

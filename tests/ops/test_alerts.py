@@ -27,6 +27,8 @@ ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
 TESTS = Path(__file__).with_name("alerts_test.yml")
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
+pytestmark = pytest.mark.integration
+
 
 def promtool_test(test_file: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
