@@ -44,8 +44,9 @@ from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readi
 from gateway.intake import Intake
 from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
-from gateway.receipts import load_node_identity
+from gateway.nodekey import load_identity, signing_check, uses_protected_key
 from gateway.refusal_audit import refusal_audit_middleware
+from gateway.state_metrics import context as delivery_state_metrics
 from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
 from gateway.store.readers import create_reader
@@ -234,15 +235,15 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     app[appkeys.SETTINGS] = settings
     app[appkeys.DIRECTORY] = SqlDirectory()
     app[appkeys.AUTHENTICATOR] = Authenticator(settings.systems, settings.limits, settings.admin)
-    if settings.node.key_file.is_file() and settings.node.cert_file.is_file():
-        app[appkeys.NODE] = load_node_identity(
-            settings.node.code, settings.node.key_file, settings.node.cert_file
-        )
+    identity = load_identity(settings.node)  # PEM (maybe encrypted) or PKCS#11 token
+    if identity is not None:
+        app[appkeys.NODE] = identity
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app[appkeys.MAINTENANCE] = Maintenance()
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_directory_ctx)
+    app.cleanup_ctx.append(delivery_state_metrics())
     app.cleanup_ctx.append(_broker_ctx(settings))
     app.cleanup_ctx.append(_core_ctx(settings))
     if with_workers:
@@ -302,6 +303,9 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
     scanner = scanner_check(settings)
     if scanner is not None:
         checks.append(scanner)
+    if uses_protected_key(settings.node):  # a token or encrypted key: prove it signs now
+        checks = [c for c in checks if c.name != "node_key"]
+        checks.append(signing_check(lambda: app.get(appkeys.NODE)))
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
         app,

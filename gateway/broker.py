@@ -30,6 +30,7 @@ from aiormq.exceptions import AMQPError
 from pamqp.commands import Basic
 
 from gateway.errors import BrokerError
+from gateway.metrics import BROKER_ERRORS
 from gateway.priority_gate import PriorityGate
 from gateway.topology import (
     DELIVERY_LIMIT,
@@ -176,6 +177,7 @@ class Broker:
                         arguments=spec.bind_arguments,
                     )
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             await self.close()
             raise BrokerError(f"cannot connect to RabbitMQ: {exc}") from exc
 
@@ -212,8 +214,10 @@ class Broker:
                     self._message(task, headers), routing_key, timeout=PUBLISH_TIMEOUT_S
                 )
             except _BROKER_ERRORS as exc:
+                BROKER_ERRORS.inc()
                 raise BrokerError(f"publish of {task.delivery_id} failed: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
+            BROKER_ERRORS.inc()
             raise BrokerError(f"publish of {task.delivery_id} not confirmed: {confirmation!r}")
 
     async def publish(self, tasks: Sequence[DeliveryTask]) -> None:
@@ -258,6 +262,7 @@ class Broker:
 
                 await queue.consume(on_message)
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             raise BrokerError(f"cannot consume: {exc}") from exc
 
     async def _process(self, message: AbstractIncomingMessage, handler: Handler) -> None:
@@ -308,6 +313,7 @@ class Broker:
         try:
             await settle
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             log.warning("broker.settle_failed", error=repr(exc))
 
     async def queue_depths(self) -> dict[str, int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, messages, packet, report, serve
+from gateway.commands import backup as backup_commands
+from gateway.commands.guard import guard_commands
 
 app = typer.Typer(
     name="edoc-gateway",
@@ -24,7 +26,13 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
 app.add_typer(messages.app, name="messages")
 
+for name, command in backup_commands.COMMANDS.items():
+    app.command(name)(command)
+
+guard_commands(app)
+
 
 def main() -> None:
     """Run the ``edoc-gateway`` command line."""
+    guard_commands(app)  # again here: groups registered after the module-level call
     app()

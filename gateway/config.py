@@ -41,6 +41,15 @@ class NodeSettings(_Section):
     key_file: Path = Path("var/dev/node.key")
     cert_file: Path = Path("var/dev/node.crt")
     algorithm: str = "rsa-sha256"
+    # Encrypted PEM key: the password from a file, or from EDOC_NODE__KEY_PASSWORD.
+    key_password_file: Path | None = None
+    key_password: SecretStr | None = None
+    # Key in a PKCS#11 token (RFC 7512 URI, e.g. "pkcs11:token=edoc-node;object=node-key"):
+    # when set, key_file is not used; the user PIN from a file or EDOC_NODE__PKCS11_PIN.
+    pkcs11_uri: str | None = None
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    pkcs11_pin_file: Path | None = None
+    pkcs11_pin: SecretStr | None = None
 
 
 class StoreSettings(_Section):

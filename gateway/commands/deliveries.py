@@ -15,9 +15,11 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
+from gateway.commands.guard import fail
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
 from gateway.errors import GatewayError
+from gateway.nodekey import load_key, uses_protected_key
 from gateway.outbox import run_periodically, sweep
 from gateway.store import bulk
 from gateway.store import repository as repo
@@ -30,8 +32,7 @@ CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file")
 
 
 def _fail(exc: GatewayError) -> typer.Exit:
-    typer.echo(f"{exc.code}: {exc.text_en}", err=True)
-    return typer.Exit(1)
+    return fail(exc)
 
 
 async def _parked(store_url: str) -> list[repo.DeliveryRow]:
@@ -143,7 +144,10 @@ def replay_command(
         raise typer.Exit(1)
 
 
-def _node_key(path: Path | None) -> Any:
+def _node_key(node: Any) -> Any:
+    if uses_protected_key(node):
+        return load_key(node)
+    path = node.key_file
     if path is not None and path.is_file():
         key: Any = load_pem_private_key(path.read_bytes(), password=None)
         return key  # type: ignore[no-any-return]
@@ -223,7 +227,7 @@ def worker_command(
                 blob_dir=blobs or settings.store.blob_dir,
                 ladder=steps,
                 prefetch=settings.amqp.prefetch,
-                node_key=_node_key(settings.node.key_file),
+                node_key=_node_key(settings.node),
                 node_code=settings.node.code,
                 sweep_interval_s=sweep_interval or settings.amqp.outbox_interval_s,
                 sweep_older_than_s=(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.errors import DuplicateMessage, StoreError
+from gateway.metrics import STORE_ERRORS
 from gateway.store import models  # noqa: F401  (registers the tables on Base.metadata)
 from gateway.store.base import Base
 
@@ -130,12 +131,16 @@ def translate_errors() -> Iterator[None]:
     except IntegrityError as exc:
         if "uq_messages_duplicate" in str(exc) or "messages.sender" in str(exc):
             raise DuplicateMessage(str(exc.orig)) from exc
+        STORE_ERRORS.inc()
         raise StoreError(str(exc.orig)) from exc
     except SQLAlchemyError as exc:
+        STORE_ERRORS.inc()
         raise StoreError(str(exc)) from exc
     except OSError as exc:
+        STORE_ERRORS.inc()
         raise StoreError(f"cannot reach the database: {exc}") from exc
     except _DRIVER_ERRORS as exc:  # raised unwrapped by asyncpg while a server restarts
+        STORE_ERRORS.inc()
         raise StoreError(f"database driver error: {exc}") from exc
 
 
