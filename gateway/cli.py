@@ -6,6 +6,8 @@ import typer
 
 from gateway.commands import audit, deliveries, directory, messages, packet, report, serve
 from gateway.commands import backup as backup_commands
+from gateway.commands import duties as duties_commands
+from gateway.commands import systems as systems_commands
 from gateway.commands.guard import guard_commands
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
 app.add_typer(messages.app, name="messages")
+app.add_typer(systems_commands.app, name="systems")
+app.add_typer(duties_commands.app, name="duties")
 
 for name, command in backup_commands.COMMANDS.items():
     app.command(name)(command)

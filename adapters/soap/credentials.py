@@ -9,11 +9,13 @@ never logged or returned.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from adapters.soap.lgsp import LgspTrust, system_of
 from gateway.auth import Authenticator, Caller
+from gateway.credentials import as_registry
 from gateway.errors import AuthError
 
 _TOKEN_PREFIX = "edt1."
@@ -25,7 +27,7 @@ def _plain(secret: Any) -> str:
 
 
 class HubCredentials:
-    """Checks hub credentials against the configured systems."""
+    """Checks hub credentials against the calling systems (``gateway.credentials``)."""
 
     def __init__(
         self,
@@ -34,10 +36,22 @@ class HubCredentials:
         authenticator: Authenticator | None,
         lgsp: LgspTrust | None = None,
     ) -> None:
-        self._systems = {s.id: s for s in systems}
+        # Looked up in the one registry of calling systems (live), re-read at most each second.
+        self._registry = as_registry(systems)
+        self._cached: tuple[float, dict[str, Any]] = (-1.0, {})
         self._directory = directory
         self._authenticator = authenticator
         self.lgsp = lgsp
+
+    @property
+    def _systems(self) -> dict[str, Any]:
+        at, systems = self._cached
+        now = time.monotonic()
+        if now - at >= 1.0:
+            listed = getattr(self._registry, "records", lambda: [])()
+            systems = {r.id: r for r in listed if getattr(r, "enabled", True)}
+            self._cached = (now, systems)
+        return systems
 
     def agencies_of(self, system_id: str) -> frozenset[str]:
         """Every agency code the system may act for."""
@@ -74,9 +88,13 @@ class HubCredentials:
         # Compare with every candidate (and once with nothing) so timing tells nothing.
         for system_id in candidates or ["\x00none"]:
             secret = self._systems.get(system_id)
-            expected = _plain(secret.secret) if secret is not None else "\x00unknown"
-            if hmac.compare_digest(expected.encode("utf-8"), presented) and secret is not None:
-                matched = matched or system_id
+            # During a rotation overlap a system holds two valid secrets: either one is taken.
+            valid = getattr(secret, "secrets", None) or (
+                (_plain(secret.secret),) if secret is not None else ("\x00unknown",)
+            )
+            for expected in valid:
+                if hmac.compare_digest(expected.encode("utf-8"), presented) and secret is not None:
+                    matched = matched or system_id
         if matched is None:
             raise AuthError("unknown agency or wrong token")
         return self._caller(matched)

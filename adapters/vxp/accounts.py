@@ -1,20 +1,25 @@
-"""Calling systems as the protocol adapters see them: id → secret, and the core's ``Caller``.
+"""Calling systems as the protocol adapters see them: id → secrets, and the core's ``Caller``.
 
-Built from the configured systems (``Settings.systems``: id, secret, agencies, policy,
-profile, allowed networks). VXP needs the secret itself to check the HMAC
-(:meth:`SystemAccounts.record` gives the whole :class:`adapters.vxp.auth.SystemRecord`);
-SOAP compares a presented secret in constant time. A system may carry more than one valid
-secret (``secrets``, e.g. during a rotation): any of them is accepted.
+Every lookup goes through the one registry of calling systems
+(:class:`gateway.credentials.CallingSystems`: the live store-backed registry in a running
+gateway, or a fixed list such as ``Settings.systems``), so a system added, rotated or
+disabled is seen at once. VXP needs the secret itself to check the HMAC
+(:meth:`SystemAccounts.record` gives the whole :class:`adapters.vxp.auth.SystemRecord`:
+profile, allowed networks, and every secret valid now, two during a rotation overlap); SOAP
+compares a presented secret in constant time.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, Protocol
 
 from adapters.vxp.auth import SystemRecord, parse_networks
 from gateway.auth import Caller
+from gateway.credentials import CallingSystems, as_registry
+from gateway.credentials import SystemRecord as RegistryRecord
 from gateway.errors import AuthError
 
 
@@ -50,41 +55,50 @@ def system_record(system: SystemLike) -> SystemRecord:
     )
 
 
+@lru_cache(maxsize=4096)
+def _door_record(record: RegistryRecord) -> SystemRecord:
+    # Registry records are immutable values: the parsed form is computed once per version.
+    return system_record(record)
+
+
 class SystemAccounts:
     """Looks up calling systems by id; never logs or returns a secret to a caller."""
 
-    def __init__(self, systems: Iterable[SystemLike]) -> None:
-        self._secrets: dict[str, str] = {}
-        self._callers: dict[str, Caller] = {}
-        self._records: dict[str, SystemRecord] = {}
-        for system in systems:
-            record = system_record(system)
-            self._records[system.id] = record
-            self._secrets[system.id] = record.secrets[0] if record.secrets else ""
-            self._callers[system.id] = record.caller
+    def __init__(self, systems: Iterable[SystemLike] | CallingSystems | None) -> None:
+        self._registry = as_registry(systems)
 
     def record(self, system_id: str) -> SystemRecord | None:
-        """Return the whole record of ``system_id`` (``None`` when unknown): for VXP checks."""
-        return self._records.get(system_id)
+        """Return the whole record of an enabled ``system_id`` (``None`` when unknown or
+        disabled), with the secrets valid now: for VXP checks."""
+        found = self._registry.get(system_id)
+        if found is None or not found.enabled:
+            return None
+        return _door_record(found)
+
+    def secrets_for(self, system_id: str) -> tuple[str, ...]:
+        """Return the secrets valid now for ``system_id``, newest first (empty: refused)."""
+        record = self.record(system_id)
+        return record.secrets if record is not None else ()
 
     def secret_for(self, system_id: str) -> str | None:
-        """Return the secret of ``system_id`` (``None`` when unknown): for HMAC checks."""
-        return self._secrets.get(system_id)
+        """Return the newest secret of ``system_id`` (``None`` when unknown): for HMAC checks."""
+        valid = self.secrets_for(system_id)
+        return valid[0] if valid else None
 
     def caller(self, system_id: str) -> Caller:
         """Return the core ``Caller`` of a known system; raise :class:`AuthError` otherwise."""
-        caller = self._callers.get(system_id)
-        if caller is None:
+        record = self.record(system_id)
+        if record is None:
             raise AuthError("unknown system")
-        return caller
+        return record.caller
 
     def check_secret(self, system_id: str, secret: str) -> Caller:
         """Return the caller when ``secret`` is the system's; raise :class:`AuthError` otherwise."""
-        record = self._records.get(system_id)
+        record = self.record(system_id)
         # Compare even for an unknown system so timing does not tell which ids exist.
         candidates = record.secrets if record is not None and record.secrets else ("\x00unknown",)
         given = secret.encode("utf-8")
         ok = [hmac.compare_digest(c.encode("utf-8"), given) for c in candidates]
         if record is None or not record.secrets or not any(ok):
             raise AuthError("unknown system or wrong secret")
-        return self._callers[system_id]
+        return record.caller

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 from pathlib import Path
@@ -18,9 +17,10 @@ from gateway.broker import Broker, DeliveryTask
 from gateway.commands.guard import fail
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
+from gateway.duties import Scheduler
+from gateway.duties_builtin import outbox_duty
 from gateway.errors import GatewayError
 from gateway.nodekey import load_key, uses_protected_key
-from gateway.outbox import run_periodically, sweep
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blob_stores import close_blob_store, open_blob_store
@@ -181,20 +181,15 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await sweep(engine, broker, older_than_s=sweep_older_than_s)
     await service.start()
-    sweeper = asyncio.create_task(
-        run_periodically(
-            engine, broker, interval_s=sweep_interval_s, older_than_s=sweep_older_than_s
-        )
-    )
+    # The outbox sweep is a scheduled duty: one process of the cluster runs it per interval.
+    sweeper = Scheduler(engine, [outbox_duty(engine, broker, sweep_interval_s, sweep_older_than_s)])
+    await sweeper.start()
     print("delivery worker ready", flush=True)
     try:
         await stop.wait()
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await sweeper.close()
         await service.stop()
         await broker.close()
         await close_transports(transports)
@@ -241,3 +236,20 @@ def worker_command(
         )
     except GatewayError as exc:
         raise _fail(exc) from exc
+
+
+@app.command("list")
+def list_command(
+    config: Path = CONFIG,
+    parked: bool = typer.Option(False, "--parked", help="the parked deliveries"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+) -> None:
+    """List deliveries: with ``--parked`` the ones that gave up (same as ``parked``)."""
+    if not parked:
+        typer.echo(
+            "Hãy dùng --parked (chỉ liệt kê được các chuyển phát đã dừng). / "
+            "Use --parked (only parked deliveries can be listed).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    parked_command(config=config, as_json=as_json)

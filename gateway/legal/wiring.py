@@ -9,6 +9,7 @@ from typing import Any
 from cryptography import x509
 
 from gateway.config import Settings
+from gateway.credentials import CallingSystems, SystemPolicies, as_registry
 from gateway.health import Check, CheckFailed
 from gateway.legal.pdf_signatures import DocumentTrust
 from gateway.legal.review import AgencyLookup, LegalReview, SystemPolicy
@@ -25,7 +26,9 @@ def load_document_anchors(settings: Settings) -> tuple[x509.Certificate, ...]:
 
 
 def review_from_settings(
-    settings: Settings, packet_anchors: Sequence[x509.Certificate]
+    settings: Settings,
+    packet_anchors: Sequence[x509.Certificate],
+    systems: CallingSystems | None = None,
 ) -> LegalReview:
     """The review for this process: document trust, revocation, scanner, system policies."""
     revocation = RevocationPolicy(settings.trust.revocation, settings.trust.revocation_timeout_s)
@@ -36,7 +39,11 @@ def review_from_settings(
         revocation=revocation,
         scanner=ClamdScanner(scan.clamd, timeout_s=scan.timeout_s) if scan.clamd else None,
         scan_on_error=scan.on_error,
-        systems={s.id: SystemPolicy(s.pdf_signatures, s.signer_binding) for s in settings.systems},
+        # Per-system policies follow the registry of calling systems (live) when given.
+        systems=SystemPolicies(
+            systems if systems is not None else as_registry(settings.systems),
+            lambda s: SystemPolicy(s.pdf_signatures, s.signer_binding),
+        ),
     )
 
 
