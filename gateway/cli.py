@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, packet, report, serve
+from gateway.commands import operators as operator_commands
 
 app = typer.Typer(
     name="edoc-gateway",
@@ -22,6 +23,7 @@ app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
+app.add_typer(operator_commands.app, name="operators")
 
 
 def main() -> None:
