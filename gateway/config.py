@@ -8,6 +8,7 @@ Relative paths are taken as written (relative to the working directory of the pr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,6 +130,43 @@ class AdminSettings(_Section):
     tokens: tuple[SecretStr, ...] = ()
 
 
+class CredentialsSettings(_Section):
+    """Calling-system credentials in the store: the key that encrypts their secrets, the
+    default rotation overlap and how often running processes look for changes."""
+
+    # A file holding the key (urlsafe base64 of 32 bytes; more lines = older keys that still
+    # decrypt). Env EDOC_CREDENTIALS_KEY (or EDOC_CREDENTIALS__KEY) gives the key itself.
+    # Neither set: <store.blob_dir>/../credentials.key, created on first use.
+    key_file: Path | None = None
+    key: SecretStr | None = None
+    overlap_days: float = Field(7.0, ge=0)
+    refresh_interval_s: float = Field(1.0, gt=0, le=60)
+
+    def key_path(self, store: StoreSettings) -> Path:
+        """The key file used when no key is given in the environment."""
+        return self.key_file or store.blob_dir.parent / "credentials.key"
+
+    def key_text(self) -> str | None:
+        """The key given in the configuration or the environment (``None``: use the file)."""
+        if self.key is not None:
+            return self.key.get_secret_value()
+        return os.environ.get("EDOC_CREDENTIALS_KEY") or None
+
+
+class DutiesSettings(_Section):
+    """Scheduled duties run by one process of the cluster each interval (seconds)."""
+
+    enabled: bool = True
+    directory_sync_interval_s: float = Field(6 * 3600.0, gt=0)
+    inactivity_interval_s: float = Field(3600.0, gt=0)
+    certificates_interval_s: float = Field(6 * 3600.0, gt=0)
+    audit_verify_interval_s: float = Field(86400.0, gt=0)
+    # Inactivity rule (004 art. 8-9): suspend a system after this many months without
+    # sending or fetching, revoke it this many days after the suspension.
+    inactivity_months: int = Field(6, ge=1)
+    revoke_after_days: int = Field(15, ge=1)
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway process (immutable)."""
 
@@ -151,6 +189,8 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     upstream: UpstreamSettings | None = None
     log_level: str = "info"
+    credentials: CredentialsSettings = CredentialsSettings()
+    duties: DutiesSettings = DutiesSettings()
 
     @field_validator("systems")
     @classmethod
