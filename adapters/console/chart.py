@@ -43,7 +43,8 @@ def bars_svg(
             hour = slot.astimezone(VN).strftime("%d/%m %H:00")
             parts.append(
                 f'<rect x="{x0 + j * bar_w:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" '
-                f'height="{h:.1f}" class="{css}"><title>{escape(label)} {hour}: {value}</title></rect>'
+                f'height="{h:.1f}" class="{css}">'
+                f"<title>{escape(label)} {hour}: {value}</title></rect>"
             )
         if i % 3 == 0:
             parts.append(

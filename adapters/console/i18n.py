@@ -130,7 +130,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dir.changed": ("Thay đổi", "Changed"),
     "dir.retired": ("Ngừng hoạt động", "Retired"),
     "dir.unchanged": ("Không đổi", "Unchanged"),
-    "dir.retire_missing": ("Ngừng các đơn vị không có trong tệp", "Retire agencies absent from the file"),
+    "dir.retire_missing": (
+        "Ngừng các đơn vị không có trong tệp",
+        "Retire agencies absent from the file",
+    ),
     "dir.applied": ("Đã áp dụng", "Applied"),
     "dir.ms": ("ms", "ms"),
     "dir.certs": ("Chứng thư số của đơn vị", "Signer certificates"),

@@ -75,7 +75,7 @@ async def documents(request: web.Request) -> web.Response:
 def _parsed(raw: bytes) -> Any:
     try:
         return parse(raw)
-    except Exception:  # noqa: BLE001  (an unreadable packet still has its trace shown)
+    except Exception:  # an unreadable packet still has its trace shown
         return None
 
 

@@ -61,9 +61,7 @@ async def activity(request: web.Request) -> web.StreamResponse:
             body=("\ufeff" + report.to_csv()).encode("utf-8"),
             content_type="text/csv",
             charset="utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="activity-{start}-{end}.csv"'
-            },
+            headers={"Content-Disposition": f'attachment; filename="activity-{start}-{end}.csv"'},
         )
     busy = [a for a in report.agencies if a.sent or a.received or a.statuses_answered]
     return render(

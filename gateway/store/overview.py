@@ -108,7 +108,9 @@ async def search_messages(
         query = query.where(m.kind == kind)
     if text:
         query = query.where(
-            or_(m.document_id == text, m.id == text, m.document_id.startswith(text, autoescape=True))
+            or_(
+                m.document_id == text, m.id == text, m.document_id.startswith(text, autoescape=True)
+            )
         )
     if agency:
         to_agency = exists().where(
