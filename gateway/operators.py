@@ -8,6 +8,7 @@ every login decision leaves one record in the audit chain, in the same transacti
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -133,6 +134,7 @@ async def add(engine: AsyncEngine, name: str, role: str, password: str, *, actor
     name = _check_name(name)
     _check_role(role)
     _check_password(password)
+    hashed = await asyncio.to_thread(_HASHER.hash, password)
     now = _now()
     async with transaction(engine) as conn:
         if await _get(conn, name) is not None:
@@ -141,7 +143,7 @@ async def add(engine: AsyncEngine, name: str, role: str, password: str, *, actor
             insert(_T).values(
                 name=name,
                 role=role,
-                password_hash=_HASHER.hash(password),
+                password_hash=hashed,
                 disabled=False,
                 failed_logins=0,
                 created_at=now,
@@ -174,7 +176,7 @@ async def set_password(engine: AsyncEngine, name: str, password: str, *, actor: 
         name,
         "operator.password",
         actor,
-        password_hash=_HASHER.hash(password),
+        password_hash=await asyncio.to_thread(_HASHER.hash, password),
         failed_logins=0,
         locked_until=None,
     )
@@ -211,17 +213,30 @@ async def login(engine: AsyncEngine, name: str, password: str, *, remote: str | 
     Raises :class:`AccountLocked` while the account is locked, :class:`LoginFailed` for an
     unknown name, a wrong password or a disabled account (the same answer for all three).
     The refusal is raised after the commit, so its audit record and the failure count stay.
+    Argon2 runs in a thread, outside any transaction: it takes a good part of a second on
+    purpose, and must hold neither the event loop nor the store's write lock meanwhile.
     """
+    async with engine.connect() as conn:
+        row = await _get(conn, name) if name else None
+    stored = row.password_hash if row is not None else _DUMMY_HASH  # type: ignore[attr-defined]
+    verified = await asyncio.to_thread(_verify, stored, password)
     async with transaction(engine) as conn:
-        operator, refusal = await _decide(conn, name, password, remote)
+        operator, refusal = await _decide(conn, name, password, verified, remote)
     if refusal is not None:
         raise refusal
     assert operator is not None
     return operator
 
 
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return bool(_HASHER.verify(stored, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 async def _decide(
-    conn: AsyncConnection, name: str, password: str, remote: str | None
+    conn: AsyncConnection, name: str, password: str, verified: bool, remote: str | None
 ) -> tuple[Operator | None, LoginFailed | None]:
     now = _now()
     row = await _get(conn, name) if name else None
@@ -232,13 +247,7 @@ async def _decide(
             conn, event="console.login", actor=actor, outcome=AccountLocked.code, detail=detail
         )
         return None, AccountLocked(name)
-    stored = row.password_hash if row is not None else _DUMMY_HASH  # type: ignore[attr-defined]
-    try:
-        _HASHER.verify(stored, password)
-        good = row is not None and not row.disabled  # type: ignore[attr-defined]
-    except (VerificationError, InvalidHashError):
-        good = False
-    if not good:
+    if row is None or not verified or row.disabled:  # type: ignore[attr-defined]
         refusal: LoginFailed = LoginFailed(name)
         if row is not None:
             failures = int(row.failed_logins) + 1  # type: ignore[attr-defined]
@@ -252,7 +261,7 @@ async def _decide(
         )
         return None, refusal
     values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
-    if _HASHER.check_needs_rehash(stored):
+    if _HASHER.check_needs_rehash(row.password_hash):  # type: ignore[attr-defined]
         values["password_hash"] = _HASHER.hash(password)
     await conn.execute(update(_T).where(_T.c.name == name).values(**values))
     await audit.append(conn, event="console.login", actor=actor, detail=detail)

@@ -38,6 +38,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "confirm": ("Xác nhận", "Confirm"),
     "cancel": ("Hủy", "Cancel"),
     "save": ("Lưu", "Save"),
+    "saved": ("Đã lưu", "Saved"),
     "from": ("Từ ngày", "From"),
     "to": ("Đến ngày", "To"),
     "agency": ("Đơn vị", "Agency"),

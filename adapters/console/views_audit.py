@@ -49,6 +49,7 @@ async def verify(request: web.Request) -> web.Response:
     async with engine.connect() as conn:
         problems = await audit.verify_chain(conn)
         count = await audit_query.count(conn)
+        latest = await audit_query.search(conn, limit=100)
     elapsed = time.perf_counter() - started
     await record(
         request,
@@ -58,4 +59,4 @@ async def verify(request: web.Request) -> web.Response:
     )
     verdict = {"problems": problems, "count": count, "seconds": elapsed}
     form = dict.fromkeys(("since", "until", "door", "caller", "code", "event"), "")
-    return render(request, "audit.html", {"rows": [], "form": form, "verdict": verdict})
+    return render(request, "audit.html", {"rows": latest, "form": form, "verdict": verdict})

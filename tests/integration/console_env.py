@@ -178,6 +178,10 @@ def chromium() -> webdriver.Chrome:
     service = Service(executable_path=CHROMEDRIVER, port=free_port())
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)
+    # --window-size counts the window's frame: make the page itself 1366x768.
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    size = driver.get_window_size()
+    driver.set_window_size(size["width"] + 1366 - inner[0], size["height"] + 768 - inner[1])
     return driver
 
 
