@@ -103,12 +103,14 @@ class ConsoleNode:
             check=False,
         )
 
-    async def submit(self, packet: bytes, system: str = "SYS-G22") -> dict[str, Any]:
-        """Send a packet through the native REST door, as a calling system."""
-        auth = sign_request(system, SECRETS[system], "POST", "/v1/messages", packet)
+    async def submit(
+        self, packet: bytes, system: str = "SYS-G22", path: str = "/v1/messages"
+    ) -> dict[str, Any]:
+        """POST to the native REST door, signed as a calling system (a packet, an ack)."""
+        auth = sign_request(system, SECRETS[system], "POST", path, packet)
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.url + "/v1/messages", data=packet, headers=auth) as response,
+            session.post(self.url + path, data=packet, headers=auth) as response,
         ):
             assert response.status in (200, 201, 202), await response.text()
             body: dict[str, Any] = await response.json()

@@ -46,6 +46,9 @@ def node(rabbitmq: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Co
         for number, to in (("101", (H41,)), ("102", (H14,))):
             receipt = n.run(n.submit(document(number, to=to)))
             n.sent[number] = receipt["message_id"]
+        wait_state(n, n.sent["101"], "delivered")
+        ack = f"/v1/messages/{n.sent['101']}/ack"  # H41 fetched it: status 01 goes back
+        n.run(n.submit(b"", system="SYS-H41", path=ack))
         yield n
 
 
@@ -146,11 +149,22 @@ def test_find_a_document_by_its_document_id_and_open_its_trace(
     assert browser.current_url.endswith(f"/console/documents/{message_id}")
     assert browser.find_element(By.ID, "document-id").text == document_id
     deliveries = browser.find_element(By.ID, "deliveries").text
-    assert H41 in deliveries
+    assert H41 in deliveries and "acked" in deliveries  # who has read it, and when
+    statuses = WebDriverWait(browser, WAIT).until(lambda d: _statuses(d, node, message_id))
+    assert "01" in statuses
     assert "Văn bản thử nghiệm số 101" in browser.page_source  # subject from the packet
     records = browser.find_element(By.ID, "audit-records").text
     assert "received" in records or "accepted" in records, records
     screenshot(browser, "document")
+
+
+def _statuses(driver: WebDriver, node: ConsoleNode, message_id: str) -> str | None:
+    """The status history table once status 01 is in it (reloading until then)."""
+    text = driver.find_element(By.ID, "statuses").text
+    if "01" in text:
+        return str(text)
+    driver.get(node.url + f"/console/documents/{message_id}")
+    return None
 
 
 async def _document_id(node: ConsoleNode, message_id: str) -> str:
@@ -278,5 +292,7 @@ def test_english_is_one_click_away(node: ConsoleNode, browser: WebDriver) -> Non
     assert "Documents" in browser.find_element(By.CSS_SELECTOR, "header nav").text
     browser.get(node.url + "/console/parked")
     assert "Parked deliveries" in browser.page_source
+    browser.get(node.url + "/console/")
+    assert "Documents per hour" in browser.page_source
     screenshot(browser, "overview-en")
     browser.find_element(By.LINK_TEXT, "Tiếng Việt").click()
