@@ -34,6 +34,9 @@ async def directory(request: web.Request) -> web.Response:
             "found": found,
             "elapsed_ms": elapsed_ms,
             "total": len(request.config_dict[appkeys.DIRECTORY]),
+            "imported": request.query.get("imported", "").split(".")
+            if request.query.get("imported", "").count(".") == 2
+            else None,
         },
     )
 

@@ -4,6 +4,7 @@ rate limit and lock, CSRF on the login form; each refusal audited once."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,22 +20,27 @@ from gateway.directory import InMemoryDirectory
 from gateway.health import HealthChecker
 from gateway.refusal_audit import refusal_audit_middleware
 from gateway.store.database import create_engine, create_schema
+from tests.gateway.test_directory_search import catalogue
 
 PASSWORD = "mat-khau-kiem-thu-2026"
 ENGINE_KEY = web.AppKey("test_engine", object)
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+def directory() -> InMemoryDirectory:
+    return InMemoryDirectory()
+
+
+@pytest.fixture
+async def client(tmp_path: Path, directory: InMemoryDirectory) -> AsyncIterator[TestClient]:
     engine = create_engine(f"sqlite:///{tmp_path / 'console.db'}")
     await create_schema(engine)
     await operators.add(engine, "lan", "auditor", PASSWORD, actor="test")
     root = web.Application(middlewares=[refusal_audit_middleware(lambda _r: engine)])
     root[appkeys.ENGINE] = engine
     root[ENGINE_KEY] = engine
-    console = build_console_app(
-        checker=HealthChecker([]), directory=InMemoryDirectory(), login_limit=8
-    )
+    root[appkeys.DIRECTORY] = directory
+    console = build_console_app(checker=HealthChecker([]), directory=directory, login_limit=8)
     root.add_subapp("/console", console)
     async with TestClient(TestServer(root)) as test_client:
         yield test_client
@@ -130,3 +136,22 @@ def test_sessions_end_after_the_idle_timeout(monkeypatch: pytest.MonkeyPatch) ->
         store.get(token)
     assert store.get(token) is None
     assert not store.get("made-up")
+
+
+@pytest.mark.parametrize("directory", [InMemoryDirectory(catalogue(125_000))])
+async def test_directory_page_answers_in_under_200_ms_for_125000_agencies(
+    client: TestClient, directory: InMemoryDirectory
+) -> None:
+    ok = await _login(client, PASSWORD)
+    assert ok.status == 303
+    first = await client.get("/console/directory?q=son+la")  # builds the index once
+    assert first.status == 200
+    timings = []
+    for query in ("huế", "000.12", "OLD99999", "Phòng Văn thư số 12345", "không có"):
+        started = time.perf_counter()
+        page = await client.get("/console/directory", params={"q": query})
+        body = await page.text()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert page.status == 200 and 'id="agencies"' in body
+    print("directory page ms:", [round(t, 1) for t in timings])
+    assert max(timings) < 200
