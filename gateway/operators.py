@@ -140,7 +140,7 @@ async def add(engine: AsyncEngine, name: str, role: str, password: str, *, actor
         if await _get(conn, name) is not None:
             raise OperatorRefused(f"operator {name!r} exists already")
         await conn.execute(
-            insert(_T).values(
+            insert(OperatorRow).values(
                 name=name,
                 role=role,
                 password_hash=hashed,
@@ -160,7 +160,7 @@ async def add(engine: AsyncEngine, name: str, role: str, password: str, *, actor
 async def _change(engine: AsyncEngine, name: str, event: str, actor: str, **values: object) -> None:
     async with transaction(engine) as conn:
         done = await conn.execute(
-            update(_T).where(_T.c.name == name).values(updated_at=_now(), **values)
+            update(OperatorRow).where(_T.c.name == name).values(updated_at=_now(), **values)
         )
         if done.rowcount != 1:
             raise OperatorRefused(f"no operator named {name!r}")
@@ -255,7 +255,7 @@ async def _decide(
             if failures >= LOCK_AFTER:
                 values = {"failed_logins": 0, "locked_until": now + LOCK_FOR}
                 refusal = AccountLocked(name)
-            await conn.execute(update(_T).where(_T.c.name == name).values(**values))
+            await conn.execute(update(OperatorRow).where(_T.c.name == name).values(**values))
         await audit.append(
             conn, event="console.login", actor=actor, outcome=refusal.code, detail=detail
         )
@@ -263,6 +263,6 @@ async def _decide(
     values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
     if _HASHER.check_needs_rehash(row.password_hash):  # type: ignore[attr-defined]
         values["password_hash"] = _HASHER.hash(password)
-    await conn.execute(update(_T).where(_T.c.name == name).values(**values))
+    await conn.execute(update(OperatorRow).where(_T.c.name == name).values(**values))
     await audit.append(conn, event="console.login", actor=actor, detail=detail)
     return _operator(await _get(conn, name)), None

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sized
+from typing import cast
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 from adapters.console.web import INDEX, PageNotFound, actor, render, require, session_of
 from gateway import appkeys
@@ -33,7 +36,7 @@ async def directory(request: web.Request) -> web.Response:
             "q": q,
             "found": found,
             "elapsed_ms": elapsed_ms,
-            "total": len(request.config_dict[appkeys.DIRECTORY]),
+            "total": len(cast(Sized, request.config_dict[appkeys.DIRECTORY])),
             "imported": request.query.get("imported", "").split(".")
             if request.query.get("imported", "").count(".") == 2
             else None,
@@ -107,7 +110,7 @@ async def import_preview(request: web.Request) -> web.Response:
     require(request, "admin")
     form = await request.post()
     upload = form.get("file")
-    data = upload.file.read(MAX_IMPORT_BYTES + 1) if hasattr(upload, "file") else b""
+    data = upload.file.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, FileField) else b""
     if not data or len(data) > MAX_IMPORT_BYTES:
         raise DirectoryChangeRefused("no CSV file, or larger than 64 MiB")
     retire = form.get("retire_missing") == "1"

@@ -4,6 +4,7 @@ certificate expiry, directory freshness; the maintenance switch (operator+)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from aiohttp import web
 from markupsafe import Markup
@@ -12,6 +13,7 @@ from adapters.console.chart import bars_svg
 from adapters.console.i18n import lang_of, translate
 from adapters.console.web import CHECKER, VN, actor, record, render, require
 from gateway import appkeys, certs
+from gateway.directory import InMemoryDirectory
 from gateway.store import overview as queries
 
 
@@ -19,7 +21,7 @@ async def overview(request: web.Request) -> web.Response:
     """The overview page."""
     engine = request.config_dict[appkeys.ENGINE]
     settings = request.config_dict[appkeys.SETTINGS]
-    directory = request.config_dict[appkeys.DIRECTORY]
+    directory = cast(InMemoryDirectory, request.config_dict[appkeys.DIRECTORY])
     readiness = await request.app[CHECKER].run()
     now = datetime.now(UTC)
     midnight = now.astimezone(VN).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 
 from aiohttp import web
 
 from adapters.console.web import VN, record, render
 from gateway import appkeys
+from gateway.directory import InMemoryDirectory
 from gateway.directory_store import load_activity
 from gateway.reports import ActivityReport, DirectoryEntry, activity_report
 
@@ -28,7 +30,7 @@ def _period(query: web.Request) -> tuple[date, date]:
 
 async def _report(request: web.Request, start: date, end: date, idle: int | None) -> ActivityReport:
     engine = request.config_dict[appkeys.ENGINE]
-    directory = request.config_dict[appkeys.DIRECTORY]
+    directory = cast(InMemoryDirectory, request.config_dict[appkeys.DIRECTORY])
     entries = [DirectoryEntry(a.code, a.name, a.status) for a in directory]
     async with engine.connect() as conn:
         return await activity_report(

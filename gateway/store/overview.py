@@ -99,7 +99,7 @@ async def search_messages(
     kind: str = "document",
     limit: int = 100,
 ) -> list[MessageRow]:
-    """Find messages by DocumentId or message id (``text``, exact or prefix), by agency
+    """Find messages by message id or any part of the DocumentId (``text``), by agency
     (sender or recipient), acceptance time ``[start, end)`` and a recipient's delivery
     state; newest first."""
     m, d = Message.__table__.c, Delivery.__table__.c
@@ -108,9 +108,9 @@ async def search_messages(
         query = query.where(m.kind == kind)
     if text:
         query = query.where(
-            or_(
-                m.document_id == text, m.id == text, m.document_id.startswith(text, autoescape=True)
-            )
+            # A DocumentId is "sender,date,number/notation": a part of it also finds the
+            # CodeNumber/CodeNotation (a scan, bounded by the other filters and the limit).
+            or_(m.id == text, m.document_id.contains(text, autoescape=True))
         )
     if agency:
         to_agency = exists().where(
