@@ -31,8 +31,8 @@ class Session:
     operator: str
     role: str
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    created: float = field(default_factory=time.monotonic)
-    seen: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=lambda: time.monotonic())
+    seen: float = field(default_factory=lambda: time.monotonic())
     pending: dict[str, Any] = field(default_factory=dict)  # e.g. a directory import preview
 
     def csrf_ok(self, token: str) -> bool:
