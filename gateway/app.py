@@ -11,7 +11,6 @@ Adapters are mounted as sub-applications: native API at ``/v1``, operations at t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,25 @@ from adapters.ops.app import CHECKER as OPS_CHECKER
 from adapters.ops.app import setup_routes as setup_ops_routes
 from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
+from adapters.rest.admin_systems import setup_systems_routes
 from adapters.rest.app import build_rest_app
 from adapters.soap.server import build_soap_app
+from adapters.vxp.client import VxpAgencySource, VxpClient
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
-from gateway import appkeys, certs, outbox
+from gateway import appkeys
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
 from gateway.config import Settings
 from gateway.core import Gateway
+from gateway.credentials_setup import systems_context
+from gateway.credentials_sql import SqlCallingSystems
 from gateway.delivery import DeliveryService, close_transports
 from gateway.directory_sql import SqlDirectory
 from gateway.directory_sync import start_directory
+from gateway.duties import duties_check
+from gateway.duties_setup import duties_context
 from gateway.health import Check, CheckFailed, HealthChecker, readiness_checks
 from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
@@ -122,6 +127,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             node_code=settings.node.code,
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
+        app[appkeys.GATEWAY].on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
         yield
         await intake.close()
 
@@ -141,6 +147,19 @@ def _upstream_link(settings: Settings) -> UpstreamLink | None:
         policy=up.policy,
         extra_agencies=up.extra_agencies,
     )
+
+
+def upstream_directory_source(settings: Settings) -> Any:
+    """The upstream axis's agency list as the directory-sync source (None without one)."""
+    link = _upstream_link(settings)
+    if link is None:
+        return None
+
+    def make() -> tuple[VxpAgencySource, Callable[[], Any]]:
+        client = VxpClient(link.url, link.system_id, link.secret)
+        return VxpAgencySource(client, node=link.name), client.close
+
+    return make
 
 
 def delivery_transports(
@@ -176,18 +195,7 @@ def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterato
             on_parked=app[appkeys.GATEWAY].on_parked,
         )
         await service.start()
-        sweeper = asyncio.create_task(
-            outbox.run_periodically(
-                app[appkeys.ENGINE],
-                app[appkeys.BROKER],
-                interval_s=settings.amqp.outbox_interval_s,
-                older_than_s=settings.amqp.outbox_older_than_s,
-            )
-        )
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
         await service.stop()
         await close_transports(transports)
 
@@ -208,7 +216,9 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.DIRECTORY] = SqlDirectory()
-    app[appkeys.AUTHENTICATOR] = Authenticator(settings.systems, settings.limits, settings.admin)
+    systems = SqlCallingSystems(poll_interval=settings.credentials.refresh_interval_s)
+    app[appkeys.CALLING_SYSTEMS] = systems
+    app[appkeys.AUTHENTICATOR] = Authenticator(systems, settings.limits, settings.admin)
     if settings.node.key_file.is_file() and settings.node.cert_file.is_file():
         app[appkeys.NODE] = load_node_identity(
             settings.node.code, settings.node.key_file, settings.node.cert_file
@@ -216,6 +226,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app.cleanup_ctx.append(_store_ctx(settings))
+    app.cleanup_ctx.append(systems_context(settings))
     app.cleanup_ctx.append(_directory_ctx)
     app.cleanup_ctx.append(_broker_ctx(settings))
     app.cleanup_ctx.append(_core_ctx(settings))
@@ -225,8 +236,8 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
         if link is not None:
             app.cleanup_ctx.append(upstream_ctx(link))
     app.cleanup_ctx.append(
-        certs.watch_context(
-            certs.certificate_names(settings.node.cert_file, tuple(settings.trust.anchors))
+        duties_context(
+            settings, with_workers=with_workers, upstream_source=upstream_directory_source(settings)
         )
     )
     _setup_ops(app, settings)
@@ -277,6 +288,7 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
         directory_size=lambda: len(directory),
     )
     checks.append(_blob_store_check(settings.store.blob_dir))
+    checks.append(duties_check(lambda: app.get(appkeys.DUTIES)))
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
         app,
@@ -309,10 +321,12 @@ def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
     gateway = _LazyGateway(app)
     directory = app[appkeys.DIRECTORY]
     common = {
-        "systems": settings.systems,
+        "systems": app[appkeys.CALLING_SYSTEMS],
         "directory": directory,
         "max_packet_bytes": settings.limits.max_packet_bytes,
     }
     app.add_subapp("/vxp", build_vxp_app(gateway=gateway, **common))
     app.add_subapp("/soap", build_soap_app(gateway=gateway, **common))
-    app.add_subapp("/admin/v1", build_admin_app())
+    admin = build_admin_app()
+    setup_systems_routes(admin)
+    app.add_subapp("/admin/v1", admin)

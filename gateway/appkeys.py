@@ -25,3 +25,6 @@ BROKER = web.AppKey("broker", Any)  # a gateway.broker.Broker
 BLOBS = web.AppKey("blobs", Any)  # a gateway.store.blobs.BlobStore
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NODE = web.AppKey("node", NodeIdentity)
+CALLING_SYSTEMS = web.AppKey("calling_systems", Any)  # gateway.credentials_sql.SqlCallingSystems
+SYSTEMS_STORE = web.AppKey("systems_store", Any)  # gateway.credentials_store.SystemsStore
+DUTIES = web.AppKey("duties", Any)  # gateway.duties.Scheduler

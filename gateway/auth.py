@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.config import AdminSettings, LimitsSettings, SystemSettings
+from gateway.credentials import CallingSystems, SystemRecord, as_registry
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 HEADER_SYSTEM = "X-Edoc-System"
@@ -94,13 +95,13 @@ class Authenticator:
 
     def __init__(
         self,
-        systems: Iterable[SystemSettings],
+        systems: Iterable[SystemSettings] | CallingSystems,
         limits: LimitsSettings,
         admin: AdminSettings | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._systems = {s.id: s for s in systems}
+        self._systems = as_registry(systems)
         self._skew = limits.clock_skew_s
         self._token_ttl = limits.token_ttl_s
         self._clock = clock
@@ -111,7 +112,7 @@ class Authenticator:
             for t in (admin.tokens if admin else ())
         ]
 
-    def _caller(self, system: SystemSettings) -> Caller:
+    def _caller(self, system: SystemRecord) -> Caller:
         return Caller(system.id, frozenset(system.agencies), system.policy, "system")
 
     def authenticate(
@@ -128,14 +129,13 @@ class Authenticator:
         timestamp = headers.get(HEADER_TIMESTAMP, "")
         nonce = headers.get(HEADER_NONCE, "")
         system = self._systems.get(system_id)
-        if system is None:
+        if system is None or not system.enabled:
             raise AuthError("unknown system or wrong signature")
-        expected = hmac.new(
-            system.secret.get_secret_value().encode(),
-            string_to_sign(method, path, timestamp, nonce, body),
-            "sha256",
-        ).hexdigest()
-        if not hmac.compare_digest(expected, signature.lower()):
+        signed = string_to_sign(method, path, timestamp, nonce, body)
+        # During a rotation overlap a system holds two secrets: either one signs.
+        macs = [hmac.new(s.encode(), signed, "sha256").hexdigest() for s in system.secrets]
+        expected = next((m for m in macs if hmac.compare_digest(m, signature.lower())), "")
+        if not expected:
             raise AuthError("unknown system or wrong signature")
         now = self._clock()
         try:
@@ -151,11 +151,11 @@ class Authenticator:
     def issue_token(self, caller: Caller) -> tuple[str, int]:
         """Return a bearer token for the caller's system and its expiry (Unix seconds)."""
         system = self._systems.get(caller.system_id)
-        if system is None or caller.role != "system":
+        if system is None or not system.enabled or not system.secrets or caller.role != "system":
             raise AuthError("tokens are issued to configured systems only")
         expiry = int(self._clock()) + self._token_ttl
         body = f"{_TOKEN_PREFIX}.{system.id}.{expiry}.{secrets.token_hex(8)}"
-        return f"{body}.{self._token_mac(system, body)}", expiry
+        return f"{body}.{self._token_mac(system.secret.get_secret_value(), body)}", expiry
 
     def check_token(self, token: str) -> Caller:
         """Return the caller a bearer token was issued for, or raise ``AuthError``."""
@@ -168,7 +168,9 @@ class Authenticator:
         if len(parts) < 4 or parts[0] != _TOKEN_PREFIX:
             raise AuthError("malformed token")
         system = self._systems.get(".".join(parts[1:-2]))
-        if system is None or not hmac.compare_digest(self._token_mac(system, body), mac):
+        if system is None or not system.enabled:
+            raise AuthError("unknown token")
+        if not any(hmac.compare_digest(self._token_mac(s, body), mac) for s in system.secrets):
             raise AuthError("unknown token")
         try:
             expiry = int(parts[-2])
@@ -179,6 +181,5 @@ class Authenticator:
         return self._caller(system)
 
     @staticmethod
-    def _token_mac(system: SystemSettings, body: str) -> str:
-        key = system.secret.get_secret_value().encode()
-        return hmac.new(key, b"token\n" + body.encode(), "sha256").hexdigest()
+    def _token_mac(secret: str, body: str) -> str:
+        return hmac.new(secret.encode(), b"token\n" + body.encode(), "sha256").hexdigest()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from gateway.commands import audit, deliveries, directory, packet, report, serve
+from gateway.commands import duties as duties_commands
 from gateway.commands import operators as operator_commands
+from gateway.commands import systems as systems_commands
 
 app = typer.Typer(
     name="edoc-gateway",
@@ -23,6 +25,8 @@ app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(directory.app, name="directory")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
+app.add_typer(systems_commands.app, name="systems")
+app.add_typer(duties_commands.app, name="duties")
 app.add_typer(operator_commands.app, name="operators")
 
 

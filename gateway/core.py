@@ -9,7 +9,7 @@ agencies is the sender or a recipient.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -86,6 +86,12 @@ class Gateway:
         self.blobs = intake.blobs
         self.directory = intake.directory
         self.node = node
+        # Told of every send or fetch by a calling system (the inactivity rule reads it).
+        self.on_activity: Callable[[str], None] | None = None
+
+    def _active(self, caller: Caller) -> None:
+        if self.on_activity is not None and caller.role == "system":
+            self.on_activity(caller.system_id)
 
     def agencies_of(self, caller: Caller) -> frozenset[str]:
         """Return every agency code the caller may act for."""
@@ -94,12 +100,15 @@ class Gateway:
     async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
         the same packet was accepted before)."""
-        return await self.intake.accept(raw, caller, via=via)
+        receipt = await self.intake.accept(raw, caller, via=via)
+        self._active(caller)
+        return receipt
 
     async def inbox(
         self, caller: Caller, *, after: str | None = None, limit: int = 100
     ) -> list[InboxItem]:
         """Return deliveries waiting for the caller's agencies, in cursor order."""
+        self._active(caller)
         agencies = self.agencies_of(caller)
         if not agencies:
             return []
@@ -143,6 +152,7 @@ class Gateway:
     async def fetch(self, caller: Caller, message_id: str) -> bytes:
         """Return the stored packet bytes, for its sender and its recipients only."""
         message, _ = await self._visible(caller, message_id)
+        self._active(caller)
         return await self.blobs.get(message.blob_key)
 
     async def ack(self, caller: Caller, message_id: str) -> list[str]:

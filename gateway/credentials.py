@@ -14,7 +14,7 @@ once, in the :class:`IssuedSecret` of ``add`` / ``rotate``.
 from __future__ import annotations
 
 import secrets as _secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -270,7 +270,7 @@ def as_registry(systems: Iterable[Any] | CallingSystems | None) -> CallingSystem
     """Return ``systems`` when it is a registry, else a :class:`StaticSystems` over it."""
     if systems is None:
         return StaticSystems(())
-    if isinstance(systems, CallingSystems) and not isinstance(systems, (list, tuple)):
+    if isinstance(systems, CallingSystems) and not isinstance(systems, (list, tuple, Mapping)):
         return systems
     return StaticSystems(systems)
 

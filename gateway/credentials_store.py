@@ -11,12 +11,13 @@ the same transaction; secrets never appear in a record, a log line or a view.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -71,7 +72,7 @@ class SystemsStore:
                 rows = (await conn.execute(select(_T).order_by(_T.c.id))).all()
                 slots = (await conn.execute(select(_K))).all()
         now = self.clock()
-        by_id: dict[str, list[Any]] = {}
+        by_id: dict[str, builtins.list[Any]] = {}
         for slot in slots:
             by_id.setdefault(slot.system_id, []).append(slot)
         return [view_of(r, by_id.get(r.id, []), now) for r in rows]
@@ -104,7 +105,7 @@ class SystemsStore:
                 slots = (
                     await conn.execute(select(_K).order_by(_K.c.system_id, _K.c.serial.desc()))
                 ).all()
-        opened: dict[str, list[SecretSlot]] = {}
+        opened: dict[str, builtins.list[SecretSlot]] = {}
         for slot in slots:
             value = self.box.open(slot.system_id, slot.sealed)
             opened.setdefault(slot.system_id, []).append(SecretSlot(value, utc(slot.expires_at)))
@@ -123,13 +124,18 @@ class SystemsStore:
             systems[row.id] = StoredSystem(record, tuple(opened.get(row.id, ())))
         return Snapshot(version, systems)
 
-    async def idle(self, cutoff: datetime) -> list[SystemView]:
-        """Active systems that neither sent nor fetched since ``cutoff`` (a system never seen
-        counts from its creation)."""
-        seen = func.coalesce(_T.c.last_activity_at, _T.c.created_at)
-        return await self._where((_T.c.status == "active") & (seen < cutoff))
+    async def idle(self, cutoff: datetime) -> builtins.list[SystemView]:
+        """Active systems that neither sent nor fetched since ``cutoff``; a system never
+        seen counts from its creation, a re-enabled one from its re-enabling."""
 
-    async def suspended_before(self, cutoff: datetime) -> list[SystemView]:
+        def since(view: SystemView) -> datetime:
+            moments = [view.created_at, view.last_activity_at, view.status_changed_at]
+            return max(m for m in moments if m is not None)
+
+        active = await self._where(_T.c.status == "active")
+        return [v for v in active if since(v) < cutoff]
+
+    async def suspended_before(self, cutoff: datetime) -> builtins.list[SystemView]:
         """Systems suspended for inactivity before ``cutoff`` (due for revocation)."""
         return await self._where((_T.c.status == "suspended") & (_T.c.status_changed_at < cutoff))
 
@@ -333,7 +339,7 @@ class SystemsStore:
         slots = (await conn.execute(select(_K).where(_K.c.system_id == system_id))).all()
         return view_of(row, list(slots), self.clock())
 
-    async def _where(self, condition: Any) -> list[SystemView]:
+    async def _where(self, condition: Any) -> builtins.list[SystemView]:
         with translate_errors():
             async with self.engine.connect() as conn:
                 ids = (await conn.scalars(select(_T.c.id).where(condition))).all()

@@ -121,12 +121,14 @@ def _dumps(value: Any) -> str:
 
 def _authenticate(request: web.Request) -> tuple[SignedRequest, Caller]:
     context = context_of(request)
-    signed = verify_request(
-        request.headers,
-        context.accounts.secret_for,
-        now=context.clock() if context.clock else datetime.now(VIETNAM),
-        skew=context.skew,
-        replay_guard=context.guard,
+    signed = context.accounts.verify_any(
+        lambda secret_for: verify_request(
+            request.headers,
+            secret_for,
+            now=context.clock() if context.clock else datetime.now(VIETNAM),
+            skew=context.skew,
+            replay_guard=context.guard,
+        )
     )
     return signed, context.accounts.caller(signed.system_id)
 

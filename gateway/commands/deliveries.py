@@ -220,3 +220,20 @@ def worker_command(
         )
     except GatewayError as exc:
         raise _fail(exc) from exc
+
+
+@app.command("list")
+def list_command(
+    config: Path = CONFIG,
+    parked: bool = typer.Option(False, "--parked", help="the parked deliveries"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+) -> None:
+    """List deliveries: with ``--parked`` the ones that gave up (same as ``parked``)."""
+    if not parked:
+        typer.echo(
+            "Hãy dùng --parked (chỉ liệt kê được các chuyển phát đã dừng). / "
+            "Use --parked (only parked deliveries can be listed).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    parked_command(config=config, as_json=as_json)

@@ -360,3 +360,17 @@ def changes(
             return await change_log(conn, code=code, limit=limit)
 
     _print(_run(config, store, work))
+
+
+@app.command()
+def sync(
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="URL or file of the agency list (default: directory.url)"),
+    ] = None,
+    config: Config = None,
+) -> None:
+    """Synchronise the directory now from its source (the ``directory-sync`` duty)."""
+    from gateway.commands.duties import sync_directory
+
+    sync_directory(config, source)

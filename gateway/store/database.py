@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -93,6 +93,10 @@ async def create_schema(engine: AsyncEngine) -> None:
     """Create every table on ``Base.metadata`` that does not exist yet."""
     try:
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Processes starting together would race on CREATE (duplicate pg_class rows);
+                # the lock, held to the commit, makes the later ones see the tables made.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(74831)"))
             await conn.run_sync(Base.metadata.create_all)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot create the schema: {exc}") from exc
