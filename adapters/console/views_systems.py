@@ -9,23 +9,12 @@ from aiohttp import web
 from adapters.console.web import actor, render, require
 from gateway import appkeys
 from gateway.credentials import SystemSpec
-from gateway.credentials_crypto import load_box
 from gateway.credentials_store import SystemsStore
-
-STORE = web.AppKey("console_systems_store", SystemsStore)
 
 
 def systems_store(request: web.Request) -> SystemsStore:
-    """The credentials store of this process (opened on first use)."""
-    store = request.app.get(STORE)
-    if store is None:
-        settings = request.config_dict[appkeys.SETTINGS]
-        creds = settings.credentials
-        box = load_box(creds.key_text(), creds.key_path(settings.store))
-        store = SystemsStore(
-            request.config_dict[appkeys.ENGINE], box, overlap_days=creds.overlap_days
-        )
-        request.app[STORE] = store
+    """The application's credentials store (opened and seeded by the composition root)."""
+    store: SystemsStore = request.config_dict[appkeys.SYSTEMS_STORE]
     return store
 
 

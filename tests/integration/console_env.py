@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -115,6 +116,22 @@ class ConsoleNode:
             assert response.status in (200, 201, 202), await response.text()
             body: dict[str, Any] = await response.json()
             return body
+
+    async def status_of(self, path: str, system: str, secret: str) -> int:
+        """HTTP status of a signed GET as ``system`` with ``secret`` (new systems)."""
+        auth = sign_request(system, secret, "GET", path, b"")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + path, headers=auth) as response,
+        ):
+            return response.status
+
+    def wait_status(self, path: str, system: str, secret: str, wanted: int) -> None:
+        """Wait (registries refresh within seconds) until the call answers ``wanted``."""
+        deadline = time.monotonic() + 30
+        while (status := self.run(self.status_of(path, system, secret))) != wanted:
+            assert time.monotonic() < deadline, f"{system}: {status}, never {wanted}"
+            time.sleep(0.3)
 
 
 @contextmanager

@@ -284,6 +284,14 @@ def test_admin_pages_directory_audit_report_systems(
     screenshot(browser, "systems")
     browser.get(node.url + "/console/systems")
     assert "SYS-TEST" in browser.page_source and shown not in browser.page_source  # shown once
+    node.wait_status("/v1/inbox", "SYS-TEST", shown, 200)  # the new system may call now
+    disable = "form[action='/console/systems/SYS-TEST/disable'] button"
+    browser.find_element(By.CSS_SELECTOR, disable).click()
+    WebDriverWait(browser, WAIT).until(ec.url_to_be(node.url + "/console/systems"))
+    node.wait_status("/v1/inbox", "SYS-TEST", shown, 401)  # and no longer once disabled
+    systems = [e for e in audit_events(node) if e.event.startswith("system.")]
+    done = {(e.event, e.actor) for e in systems}
+    assert {("system.add", "console:admin"), ("system.disable", "console:admin")} <= done
 
 
 def test_english_is_one_click_away(node: ConsoleNode, browser: WebDriver) -> None:
