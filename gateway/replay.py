@@ -25,7 +25,11 @@ async def replay_parked(
     """Send parked deliveries (``ids``, or every parked one when ``None``) again from the
     first step of the retry ladder; return the ids actually replayed (parked ones only)."""
     async with transaction(engine) as conn:
-        wanted = list(ids) if ids is not None else [r.id for r in await repo.parked(conn)]
+        parked = [r.id for r in await repo.parked(conn)]
+        # Only parked ones: ``reset_for_replay`` also hands back a named delivery that was
+        # merely pending, which would then be published twice.
+        known = set(parked)
+        wanted = parked if ids is None else [i for i in dict.fromkeys(ids) if i in known]
         rows = await repo.reset_for_replay(conn, wanted)
         await audit.append(
             conn,
@@ -34,7 +38,7 @@ async def replay_parked(
             message_id=rows[0].message_id if len(rows) == 1 else None,
             agency=rows[0].resolved_code if len(rows) == 1 else None,
             detail={
-                "requested": "all" if ids is None else list(wanted)[:100],
+                "requested": "all" if ids is None else list(ids)[:100],
                 "replayed": [r.id for r in rows][:100],
                 "count": len(rows),
             },
