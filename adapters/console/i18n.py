@@ -184,6 +184,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "op.role": ("Vai trò", "Role"),
     "op.last_login": ("Đăng nhập gần nhất", "Last login"),
     "op.disabled": ("Đã vô hiệu hóa", "Disabled"),
+    "op.active": ("Đang hoạt động", "Active"),
     "op.locked": ("Tạm khóa đến", "Locked until"),
     "op.add": ("Thêm người vận hành", "Add an operator"),
     # errors

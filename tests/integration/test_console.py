@@ -18,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from adapters.ops.app import CHECKER as OPS_CHECKER
 from gateway import appkeys, audit
 from gateway.store import repository as repo
 from tests.integration.console_env import (
@@ -221,7 +222,17 @@ def test_a_post_without_the_csrf_token_is_refused(node: ConsoleNode, browser: We
     assert refused[-1].outcome == "CONSOLE_CSRF" and refused[-1].actor == "console:operator"
     status, _ = post(browser, "/console/maintenance", {"on": "1", "csrf": "forged"})
     assert status == 403
-    assert node.app[appkeys.SETTINGS] is not None
+    # The same through the page's own form, its token tampered with: the refusal page.
+    browser.get(node.url + "/console/")
+    form = "form[action='/console/maintenance']"
+    browser.execute_script(
+        "document.querySelector(arguments[0] + ' input[name=csrf]').value = 'forged'", form
+    )
+    browser.find_element(By.CSS_SELECTOR, form + " button").click()
+    refusal = WebDriverWait(browser, WAIT).until(ec.presence_of_element_located((By.ID, "refusal")))
+    assert "CONSOLE_CSRF" in refusal.text
+    screenshot(browser, "refused")
+    assert not node.app[OPS_CHECKER].maintenance.active  # nothing was switched
 
 
 def test_admin_pages_directory_audit_report_systems(
@@ -268,6 +279,10 @@ def test_admin_pages_directory_audit_report_systems(
     verdict = WebDriverWait(browser, WAIT).until(ec.presence_of_element_located((By.ID, "verdict")))
     assert "toàn vẹn" in verdict.text
     screenshot(browser, "audit")
+
+    browser.get(node.url + "/console/operators")
+    assert "operator" in browser.find_element(By.ID, "operators").text
+    screenshot(browser, "operators")
 
     browser.get(node.url + "/console/reports/activity")
     assert "000.00.00.G22" in browser.find_element(By.ID, "report").text
