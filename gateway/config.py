@@ -201,7 +201,10 @@ class Settings(BaseSettings):
         return value
 
     def system(self, system_id: str) -> SystemSettings | None:
-        """Return the configured system with this id, or ``None``."""
+        """Return the configured system with this id, or ``None``.
+
+        The TOML systems only seed the store on its first start: running code looks systems
+        up through the registry (``gateway.credentials.CallingSystems``), never here."""
         return next((s for s in self.systems if s.id == system_id), None)
 
 

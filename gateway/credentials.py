@@ -13,6 +13,7 @@ once, in the :class:`IssuedSecret` of ``add`` / ``rotate``.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets as _secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -201,6 +202,11 @@ class SystemSpec:
             raise SystemInvalid("pdf_signatures must be report or require")
         if self.signer_binding not in ("off", "warn", "require"):
             raise SystemInvalid("signer_binding must be off, warn or require")
+        for network in self.allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise SystemInvalid(f"allowed network {network!r} is not a CIDR") from exc
 
     @classmethod
     def of(cls, system: Any) -> SystemSpec:

@@ -228,12 +228,16 @@ def build_duties(
         Duty("audit-verify", cfg.audit_verify_interval_s, audit_verify, on_state=_audit_state)
     )
     if broker is not None:
-
-        async def sweep() -> str:
-            count = await outbox.sweep(
-                engine, broker, older_than_s=settings.amqp.outbox_older_than_s
-            )
-            return f"{count} republished"
-
-        duties.append(Duty("outbox-sweep", settings.amqp.outbox_interval_s, sweep))
+        amqp = settings.amqp
+        duties.append(outbox_duty(engine, broker, amqp.outbox_interval_s, amqp.outbox_older_than_s))
     return duties
+
+
+def outbox_duty(engine: AsyncEngine, broker: Any, interval_s: float, older_than_s: float) -> Duty:
+    """The ``outbox-sweep`` duty (also run by the stand-alone delivery worker)."""
+
+    async def sweep() -> str:
+        count = await outbox.sweep(engine, broker, older_than_s=older_than_s)
+        return f"{count} republished"
+
+    return Duty("outbox-sweep", interval_s, sweep)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 from pathlib import Path
@@ -17,8 +16,9 @@ from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
+from gateway.duties import Scheduler
+from gateway.duties_builtin import outbox_duty
 from gateway.errors import GatewayError
-from gateway.outbox import run_periodically, sweep
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
@@ -163,20 +163,15 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await sweep(engine, broker, older_than_s=sweep_older_than_s)
     await service.start()
-    sweeper = asyncio.create_task(
-        run_periodically(
-            engine, broker, interval_s=sweep_interval_s, older_than_s=sweep_older_than_s
-        )
-    )
+    # The outbox sweep is a scheduled duty: one process of the cluster runs it per interval.
+    sweeper = Scheduler(engine, [outbox_duty(engine, broker, sweep_interval_s, sweep_older_than_s)])
+    await sweeper.start()
     print("delivery worker ready", flush=True)
     try:
         await stop.wait()
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await sweeper.close()
         await service.stop()
         await broker.close()
         await close_transports(transports)

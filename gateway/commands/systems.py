@@ -98,6 +98,12 @@ def add(
     networks: Annotated[
         str, typer.Option("--allowed-networks", help="CIDR list, comma-separated")
     ] = "",
+    pdf_signatures: Annotated[
+        str, typer.Option("--pdf-signatures", help="report | require")
+    ] = "report",
+    signer_binding: Annotated[
+        str, typer.Option("--signer-binding", help="off | warn | require")
+    ] = "off",
     secret_stdin: SecretStdin = False,
     config: Config = None,
     actor: Actor = "cli",
@@ -115,6 +121,8 @@ def add(
             profile=profile,
             policy=policy,
             allowed_networks=split(networks),
+            pdf_signatures=pdf_signatures,
+            signer_binding=signer_binding,
         )
         return await store.add(spec, secret=secret, actor=actor)
 

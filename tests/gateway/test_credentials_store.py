@@ -123,6 +123,8 @@ async def test_given_secret_and_invalid_fields(store: SystemsStore) -> None:
         await store.add(spec("QLVB-C"), secret="short")
     with pytest.raises(SystemInvalid):
         spec("QLVB-D", profile="lenient")
+    with pytest.raises(SystemInvalid):
+        spec("QLVB-E", allowed_networks=("10.0.0.0/33",))
 
 
 async def test_rotation_overlap_then_old_secret_stops(store: SystemsStore, clock: Clock) -> None:
@@ -225,3 +227,21 @@ def test_static_registry_from_settings() -> None:
     assert record.secrets == ("s3cret",) and record.profile == "strict" and record.enabled
     assert as_registry(registry) is registry
     assert "s3cret" not in repr(record)
+
+
+def test_key_from_configuration_or_environment(monkeypatch, tmp_path: Path) -> None:
+    from gateway.config import CredentialsSettings, StoreSettings
+
+    monkeypatch.delenv("EDOC_CREDENTIALS_KEY", raising=False)
+    settings = CredentialsSettings()
+    assert settings.key_text() is None
+    assert settings.key_path(StoreSettings(blob_dir=tmp_path / "blobs")) == (
+        tmp_path / "credentials.key"
+    )
+    key = new_key_text()
+    monkeypatch.setenv("EDOC_CREDENTIALS_KEY", key)
+    box = load_box(CredentialsSettings().key_text(), tmp_path / "unused.key")
+    assert not (tmp_path / "unused.key").exists()
+    assert box.key_id == SecretBox.from_text(key).key_id
+    configured = CredentialsSettings(key=SecretStr(new_key_text()))
+    assert configured.key_text() != key  # the configuration wins over the variable

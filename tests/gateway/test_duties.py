@@ -205,3 +205,20 @@ async def test_readiness_check_reports_duties(engine) -> None:
     await scheduler.tick()
     assert (await check.probe()).startswith("x: ok (run 1), last ")
     assert await duties_check(lambda: None).probe() == "scheduler not started"
+
+
+async def test_http_directory_source(aiohttp_server) -> None:
+    from aiohttp import web
+
+    from gateway.duties_builtin import HttpSource
+
+    async def agencies(_request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"code": "000.00.00.H41", "name": "UBND Nghệ An"}]})
+
+    app = web.Application()
+    app.router.add_get("/directory", agencies)
+    server = await aiohttp_server(app)
+    records = await HttpSource(str(server.make_url("/directory"))).fetch()
+    assert records == [{"code": "000.00.00.H41", "name": "UBND Nghệ An"}]
+    with pytest.raises(Exception, match="404"):
+        await HttpSource(str(server.make_url("/absent"))).fetch()

@@ -28,10 +28,16 @@ def run(*args: str, stdin: str | None = None):
 
 
 def test_add_prints_a_generated_secret_once(config: Path) -> None:
-    added = run("systems", "add", "QLVB-1", "--agencies", "A, B", "-c", str(config))
+    added = run(
+        "systems", "add", "QLVB-1", "--agencies", "A, B", "--allowed-networks", "10.0.0.0/8",
+        "--pdf-signatures", "require", "--signer-binding", "warn", "-c", str(config),
+    )  # fmt: skip
     assert added.exit_code == 0, added.output
     body = json.loads(added.stdout)
     assert body["system"]["agencies"] == ["A", "B"] and body["system"]["profile"] == "sdk"
+    assert body["system"]["allowed_networks"] == ["10.0.0.0/8"]
+    assert body["system"]["pdf_signatures"] == "require"
+    assert body["system"]["signer_binding"] == "warn"
     assert len(body["secret"]) >= 40
     listed = run("systems", "list", "-c", str(config))
     shown = run("systems", "show", "QLVB-1", "-c", str(config))
