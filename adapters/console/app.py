@@ -61,6 +61,7 @@ def build_console_app(
     r = app.router
     r.add_get("/", views_overview.overview)
     r.add_post("/maintenance", views_overview.maintenance)
+    r.add_post("/alerts/ack", views_overview.acknowledge)
     r.add_get("/login", views_auth.login_form)
     r.add_post("/login", views_auth.login)
     r.add_post("/logout", views_auth.logout)

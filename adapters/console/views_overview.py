@@ -12,9 +12,10 @@ from markupsafe import Markup
 from adapters.console.chart import bars_svg
 from adapters.console.i18n import lang_of, translate
 from adapters.console.web import CHECKER, VN, actor, record, render, require
-from gateway import appkeys, certs
+from gateway import alerts, appkeys, certs
 from gateway.directory import InMemoryDirectory
 from gateway.store import overview as queries
+from gateway.store.database import transaction
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -30,6 +31,7 @@ async def overview(request: web.Request) -> web.Response:
         docs_out = await queries.delivered_between(conn, midnight, now + timedelta(seconds=1))
         slots, series_in, series_out = await queries.hourly(conn, since=now - timedelta(hours=23))
         backlog = await queries.backlog(conn)
+        acks = await alerts.acknowledgements(conn, now=now)
     lang = lang_of(request)
     chart = bars_svg(
         slots,
@@ -41,11 +43,19 @@ async def overview(request: web.Request) -> web.Response:
     )
     names = certs.certificate_names(settings.node.cert_file, tuple(settings.trust.anchors))
     certificates = [certs.inspect_certificate(n, p, now=now) for n, p in names.items()]
+    raised = alerts.current_alerts(
+        readiness,
+        parked=backlog.parked,
+        certificates=certificates,
+        directory_checked_at=getattr(directory, "checked_at", None),
+        now=now,
+    )
     return render(
         request,
         "overview.html",
         {
             "readiness": readiness,
+            "alerts": alerts.with_acknowledgements(raised, acks),
             "docs_in": docs_in,
             "docs_out": docs_out,
             "chart": Markup(chart),  # built here from numbers; labels are escaped
@@ -73,4 +83,18 @@ async def maintenance(request: web.Request) -> web.StreamResponse:
     else:
         flag.switch_off()
         await record(request, "maintenance.off", detail={"via": "console"})
+    raise web.HTTPSeeOther("/console/")
+
+
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    """Acknowledge an alert (operator and admin); recorded in the audit chain."""
+    require(request, "operator")
+    form = await request.post()
+    key = str(form.get("key", "")).strip()[:100]
+    if not key:
+        raise web.HTTPSeeOther("/console/")
+    async with transaction(request.config_dict[appkeys.ENGINE]) as conn:
+        await alerts.acknowledge(
+            conn, key, actor=actor(request), note=str(form.get("note", ""))[:300]
+        )
     raise web.HTTPSeeOther("/console/")

@@ -191,6 +191,13 @@ def test_operator_replays_a_parked_delivery(node: ConsoleNode, browser: WebDrive
     rows = browser.find_elements(By.CSS_SELECTOR, "#parked-list tr[id^=parked-]")
     assert len(rows) == 1 and "404" in rows[0].text
     screenshot(browser, "parked")
+    browser.get(node.url + "/console/")  # the overview raised an alert: someone takes it
+    alert = browser.find_element(By.ID, "alert-parked")
+    click_through(browser, alert.find_element(By.CSS_SELECTOR, "button.ack-button"))
+    assert "console:operator" in browser.find_element(By.ID, "alert-parked").text
+    screenshot(browser, "overview-alert")
+    browser.get(node.url + "/console/parked")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#parked-list tr[id^=parked-]")
     node.recipient.accept = True  # the recipient's mailbox exists now
     click_through(browser, rows[0].find_element(By.CSS_SELECTOR, "button.replay"))
     WebDriverWait(browser, WAIT).until(ec.presence_of_element_located((By.ID, "confirm")))
@@ -215,6 +222,8 @@ def test_auditor_sees_no_replay_button_and_is_refused_when_posting(
         "/console/parked/replay",
         {"csrf": csrf_of(browser), "id": "all", "confirm": "yes"},
     )
+    assert status == 403 and "CONSOLE_FORBIDDEN" in body
+    status, body = post(browser, "/console/alerts/ack", {"csrf": csrf_of(browser), "key": "x"})
     assert status == 403 and "CONSOLE_FORBIDDEN" in body
     refused = [e for e in audit_events(node) if e.event == "console.refused"]
     assert refused[-1].actor == "console:auditor"
