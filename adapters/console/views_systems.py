@@ -4,6 +4,8 @@ secret is shown once, on the page that answers the action, never again."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiohttp import web
 
 from adapters.console.web import actor, render, require
@@ -14,8 +16,7 @@ from gateway.credentials_store import SystemsStore
 
 def systems_store(request: web.Request) -> SystemsStore:
     """The application's credentials store (opened and seeded by the composition root)."""
-    store: SystemsStore = request.config_dict[appkeys.SYSTEMS_STORE]
-    return store
+    return cast(SystemsStore, request.config_dict[appkeys.SYSTEMS_STORE])
 
 
 async def _page(request: web.Request, issued: object = None) -> web.Response:
