@@ -423,7 +423,7 @@ def _follow_up(
             doc_type=doc_type,
             reason=reason,
             paper=0 if old is None else old.paper,
-            staff_info=staff_info if staff_info is not None else (old and old.staff_info),
+            staff_info=staff_info if staff_info is not None else (old.staff_info if old else None),
             **business,  # type: ignore[arg-type]
         ),
         signature=None,

@@ -223,7 +223,7 @@ def _text(el: etree._Element) -> str:
     raw = el.text
     if raw is None:
         return ""
-    value = raw.strip()
+    value: str = raw.strip()
     if value.isascii() or unicodedata.is_normalized("NFC", value):
         return value
     return unicodedata.normalize("NFC", value)

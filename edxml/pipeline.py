@@ -27,8 +27,8 @@ from .attachments import (
 )
 from .errors import EdxmlError, Issue
 from .model import Envelope, StatusMessage
-from .parse import DEFAULT_LIMITS, Limits, safe_fromstring
 from .rules import check as check_rules
+from .safexml import DEFAULT_LIMITS, Limits, safe_fromstring
 from .schema import validate_schema
 from .signature import Policy, Verification, verify_root
 

@@ -38,9 +38,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification as xv
 from lxml import etree
-from signxml import SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from .errors import (
     WARN_SIGNATURE_UNVERIFIED,
@@ -55,7 +56,8 @@ from .errors import (
     WrongNamespace,
 )
 from .model import NAMESPACE, Envelope, SignatureInfo, StatusMessage
-from .parse import DEFAULT_LIMITS, Limits, packet_from_element, safe_fromstring
+from .parse import packet_from_element
+from .safexml import DEFAULT_LIMITS, Limits, safe_fromstring
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -152,7 +154,8 @@ class _Verifier(XMLVerifier):
     def get_root(self, data: object) -> etree._Element:
         if isinstance(data, etree._Element) and data.getparent() is None:
             return data
-        return super().get_root(data)
+        root: etree._Element = super().get_root(data)  # type: ignore[no-untyped-call]
+        return root
 
 
 _local = threading.local()
@@ -201,7 +204,8 @@ def sign(
         signed = signer.sign(root, key=key, cert=list(cert_chain))
     except Exception as exc:  # signxml/cryptography refuse the key or tree
         raise SignatureInvalid(f"signing failed: {exc}", path=SIGNATURE_PATH) from exc
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 def verify(

@@ -31,6 +31,7 @@ from adapters.vxp.client import VxpAgencySource, VxpClient
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys
+from gateway.access import Access
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
@@ -43,7 +44,7 @@ from gateway.directory_sql import SqlDirectory
 from gateway.directory_sync import start_directory
 from gateway.duties import duties_check
 from gateway.duties_setup import duties_context
-from gateway.health import Check, CheckFailed, HealthChecker, readiness_checks
+from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
 from gateway.intake import Intake
 from gateway.metrics import metrics_middleware
 from gateway.receipts import load_node_identity
@@ -125,6 +126,7 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             trust_anchors=load_anchors(settings),
             max_bytes=settings.limits.max_packet_bytes,
             node_code=settings.node.code,
+            access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
         )
         app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
         app[appkeys.GATEWAY].on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
@@ -225,6 +227,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
         )
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
+    app[appkeys.MAINTENANCE] = Maintenance()
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(systems_context(settings))
     app.cleanup_ctx.append(_directory_ctx)
@@ -292,7 +295,7 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(
         app,
-        checker=HealthChecker(checks),
+        checker=HealthChecker(checks, maintenance=app[appkeys.MAINTENANCE]),
         admin_tokens=tokens,
         engine=_EngineProxy(),  # type: ignore[arg-type]
     )

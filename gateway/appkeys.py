@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.core import Gateway
+from gateway.health import Maintenance
 from gateway.receipts import NodeIdentity
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -25,6 +26,7 @@ BROKER = web.AppKey("broker", Any)  # a gateway.broker.Broker
 BLOBS = web.AppKey("blobs", Any)  # a gateway.store.blobs.BlobStore
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NODE = web.AppKey("node", NodeIdentity)
+MAINTENANCE = web.AppKey("maintenance", Maintenance)
 CALLING_SYSTEMS = web.AppKey("calling_systems", Any)  # gateway.credentials_sql.SqlCallingSystems
 SYSTEMS_STORE = web.AppKey("systems_store", Any)  # gateway.credentials_store.SystemsStore
 DUTIES = web.AppKey("duties", Any)  # gateway.duties.Scheduler

@@ -20,7 +20,7 @@ from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
 from gateway import audit
 from gateway.auth import Caller
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound, RequestInvalid
 from gateway.intake import Intake
 from gateway.receipts import NodeIdentity, Receipt
 from gateway.store import repository as repo
@@ -77,6 +77,18 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+_MAX_CURSOR = 2**63 - 1  # the store's 64-bit sequence
+
+
+def inbox_cursor(after: str | None) -> str | None:
+    """Validate an inbox cursor: ASCII digits naming a 64-bit sequence, or nothing."""
+    if not after:
+        return None
+    if not (after.isascii() and after.isdigit()) or int(after) > _MAX_CURSOR:
+        raise RequestInvalid(f"after: not an inbox cursor: {after[:40]!r}", path="after")
+    return after
+
+
 class Gateway:
     """Core operations: submit, inbox, fetch, ack, trace, sent."""
 
@@ -94,8 +106,8 @@ class Gateway:
             self.on_activity(caller.system_id)
 
     def agencies_of(self, caller: Caller) -> frozenset[str]:
-        """Return every agency code the caller may act for."""
-        return caller.agencies | self.directory.agencies_for_system(caller.system_id)
+        """Return every agency code the caller may act for (normal form, ``gateway.access``)."""
+        return self.intake.access.speaks_for(caller)
 
     async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
@@ -107,7 +119,9 @@ class Gateway:
     async def inbox(
         self, caller: Caller, *, after: str | None = None, limit: int = 100
     ) -> list[InboxItem]:
-        """Return deliveries waiting for the caller's agencies, in cursor order."""
+        """Return deliveries waiting for the caller's agencies, in cursor order; ``after``
+        must be a cursor this method returned (``RequestInvalid`` otherwise)."""
+        after = inbox_cursor(after)
         self._active(caller)
         agencies = self.agencies_of(caller)
         if not agencies:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from edxml.errors import EdxmlError
 from edxml.model import BusinessDocType, Envelope, StatusMessage
 from gateway import audit, metrics, statuses
+from gateway.access import Access
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
 from gateway.calendar import OfficeCalendar
@@ -35,7 +36,6 @@ from gateway.errors import (
     DuplicateMessage,
     GatewayError,
     PayloadTooLarge,
-    SenderNotAllowed,
     StoreError,
 )
 from gateway.intake_checks import Checked, CheckPool, run_checks
@@ -132,6 +132,7 @@ class Intake:
         node_code: str | None = None,
         clock: Callable[[], datetime] | None = None,
         check_workers: int | None = None,
+        access: Access | None = None,
     ) -> None:
         """``check_workers``: processes for the edXML checks (``None``: one per core but
         one; ``0``: inline, on the event loop)."""
@@ -144,6 +145,7 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.access = access or Access(directory)
         self._checks = CheckPool(self.trust_anchors, check_workers)
         self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
@@ -186,10 +188,9 @@ class Intake:
         return checked
 
     def authorize(self, packet: Envelope | StatusMessage, caller: Caller) -> None:
-        """Raise ``SenderNotAllowed`` unless the caller may speak for the packet's sender."""
-        allowed = caller.agencies | self.directory.agencies_for_system(caller.system_id)
-        if packet.sender.strip().upper() not in {a.upper() for a in allowed}:
-            raise SenderNotAllowed(packet.sender, path="From/OrganId")
+        """Raise unless the caller may speak for the packet's sender and that sender may
+        send now (see ``gateway.access``)."""
+        self.access.check_sender(caller, packet.sender)
 
     def resolve(self, codes: Sequence[str]) -> list[_Target]:
         """Resolve each recipient code to its live agency and endpoint (or raise)."""
@@ -201,6 +202,8 @@ class Intake:
         return targets
 
     async def _accept(self, raw: bytes, caller: Caller, *, internal: bool) -> Receipt:
+        if not internal:
+            self.access.check_intake_open()
         now = self.clock()
         checked = await self.check_async(raw, "off" if internal else caller.policy, now)
         packet = checked.packet

@@ -25,7 +25,7 @@ from gateway.directory_store import certificate_rows, change_log, find_agency, l
 from gateway.errors import AuthError, CodeUnknown, GatewayError, http_status_for
 
 _TOKENS = web.AppKey("admin_tokens", dict)
-_ACTOR = "admin_actor"
+ACTOR = _ACTOR = web.RequestKey("admin_actor", str)  # who acts (set by _auth)
 
 
 def _dumps(value: Any) -> str:

@@ -17,11 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.rest.admin import ACTOR as _ACTOR
 from adapters.rest.admin import BadRequest
 from gateway import appkeys
 from gateway.credentials import IssuedSecret, SystemSpec, SystemView
-
-_ACTOR = "admin_actor"  # set by the admin app's authentication middleware
 
 
 def _dumps(value: Any) -> str:

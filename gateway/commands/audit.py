@@ -138,10 +138,16 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines output")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Print the audit records of one message (with its deliveries and statuses) or of an
-    agency since a date, in chain order."""
-    if (message is None) == (agency is None):
-        raise typer.BadParameter("give --message or --agency / cần --message hoặc --agency")
+    """Print the audit records of one message (with its deliveries and statuses), of an
+    agency, or of every door and caller in a time window (``--since`` alone), in chain order."""
+    if message is not None and agency is not None:
+        raise typer.BadParameter(
+            "give --message or --agency, not both / chỉ dùng một trong --message, --agency"
+        )
+    if message is None and agency is None and since is None:
+        raise typer.BadParameter(
+            "give --message, --agency or --since / cần --message, --agency hoặc --since"
+        )
     start = parse_when(since) if since else None
     end = parse_when(until, end_of_day=True) if until else None
 

@@ -18,13 +18,13 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from gateway.commands.systems import cli_logging
 from gateway.config import Settings
 from gateway.credentials_setup import open_systems_store
 from gateway.directory_sync import DirectorySource
 from gateway.duties import DutyLeases, default_owner, run_duty
 from gateway.duties_builtin import NAMES, build_duties, directory_source
 from gateway.errors import GatewayError
-from gateway.logging import configure_logging
 from gateway.store.database import create_engine, create_schema
 
 app = typer.Typer(help="Scheduled duties: list them, run one now.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def _settings(config: Path | None) -> Settings:
         settings = load_settings(config)
     except (FileNotFoundError, ValidationError) as exc:
         raise _fail("CONFIG_INVALID", str(exc), "Cấu hình không hợp lệ") from exc
-    configure_logging("warning")
+    cli_logging()
     return settings
 
 

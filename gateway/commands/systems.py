@@ -37,6 +37,21 @@ SecretStdin = Annotated[
 ]
 
 
+class _Stderr:
+    """Standard error looked up at each write (a test runner swaps and closes sys.stderr)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def cli_logging() -> None:
+    """Log warnings and errors only, as JSON on standard error: stdout carries the answer."""
+    configure_logging("warning", stream=_Stderr())  # type: ignore[arg-type]
+
+
 def fail(code: str, english: str, vietnamese: str) -> typer.Exit:
     """Print one bilingual refusal line on stderr and return the exit to raise."""
     typer.echo(f"{code}: {vietnamese} / {english}", err=True)
@@ -51,7 +66,7 @@ def run_with_store(config: Path | None, work: Callable[[SystemsStore], Awaitable
         settings = load_settings(config)
     except (FileNotFoundError, ValidationError) as exc:
         raise fail("CONFIG_INVALID", str(exc), "Cấu hình không hợp lệ") from exc
-    configure_logging("warning")  # on stderr: stdout carries the answer (and a secret)
+    cli_logging()
 
     async def main() -> T:
         engine = create_engine(settings.store.url)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,13 +20,18 @@ from edxml.errors import EdxmlError
 from edxml.parse import parse, safe_fromstring
 from edxml.rules import check
 from edxml.schema import validate_schema
+from tests.conformance import OWN_DOCUMENT, OWN_STATUS, THIRD_PARTY_REAL, own
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "real"
-SMALL = [
-    (SHARED / "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml").read_bytes(),
-    (SHARED / "bkav-status_processing_05.edxml").read_bytes(),
+# The project's own packets always; the small third-party samples too when they are present.
+SMALL = [own(OWN_DOCUMENT), own(OWN_STATUS)] + [
+    (THIRD_PARTY_REAL / name).read_bytes()
+    for name in (
+        "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml",
+        "bkav-status_processing_05.edxml",
+    )
+    if (THIRD_PARTY_REAL / name).is_file()
 ]
-TODAY = date(2025, 6, 1)
+TODAY = date(2026, 6, 1)
 SETTINGS = settings(
     max_examples=150,
     deadline=None,

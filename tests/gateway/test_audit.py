@@ -249,3 +249,25 @@ async def test_concurrent_appends_and_tampering_on_every_store(store_url: str) -
     finally:
         for eng in engines:
             await eng.dispose()
+
+
+async def test_cli_show_since_lists_every_record_in_the_window(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with engine.begin() as conn:
+        await audit.append(conn, event="refused", actor="vxp:SYS-X", outcome="AUTH_FAILED")
+        await audit.append(conn, event="received", message_id="m1", agency="A")
+    async with engine.connect() as conn:
+        (first, second) = await audit.entries(conn)
+    config = write_config(tmp_path)
+    runner = CliRunner()
+    args = ["show", "--since", first.at.isoformat(), "--json", "-c", str(config)]
+    everything = await asyncio.to_thread(runner.invoke, audit_cli, args)
+    assert everything.exit_code == 0, everything.output
+    seqs = [json.loads(line)["seq"] for line in everything.output.splitlines()]
+    assert seqs == [first.seq, second.seq]
+    args = ["show", "--since", second.at.isoformat(), "--until", second.at.isoformat(), "-c"]
+    empty = await asyncio.to_thread(runner.invoke, audit_cli, [*args, str(config)])
+    assert empty.exit_code == 1  # the window [T, T) holds nothing
+    both = ["show", "--message", "m1", "--agency", "A", "-c", str(config)]
+    assert (await asyncio.to_thread(runner.invoke, audit_cli, both)).exit_code != 0

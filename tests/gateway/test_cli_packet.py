@@ -9,12 +9,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance import (
+    OWN_DIR,
+    OWN_DOCUMENT,
+    OWN_MALFORMED_DIR,
+    OWN_MALFORMED_NAMES,
+    OWN_NAMES,
+    OWN_STATUS,
+    THIRD_PARTY_MALFORMED,
+    THIRD_PARTY_REAL,
+    third_party_real_dir,
+)
 from tests.pki import make_ca, make_leaf
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REAL = SHARED / "conformance" / "real"
-MALFORMED = SHARED / "conformance" / "malformed" / "vpcp-template-edoc.edxml"
-SAMPLE = REAL / "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+DC0 = "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+# The project's own packets always, the third-party samples (read in place) when present.
+PACKETS = [OWN_DIR / name for name in OWN_NAMES] + sorted(THIRD_PARTY_REAL.glob("*.edxml"))
+MALFORMED = (
+    THIRD_PARTY_MALFORMED / "vpcp-template-edoc.edxml"
+    if (THIRD_PARTY_MALFORMED / "vpcp-template-edoc.edxml").is_file()
+    else OWN_MALFORMED_DIR / OWN_MALFORMED_NAMES[0]
+)
+SAMPLE = OWN_DIR / OWN_DOCUMENT
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -26,9 +42,9 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in REAL.glob("*.edxml")))
-def test_real_packets_are_accepted_under_legacy(name: str) -> None:
-    done = run_cli("validate", REAL / name, "--json")
+@pytest.mark.parametrize("path", PACKETS, ids=lambda p: p.name)
+def test_real_packets_are_accepted_under_legacy(path: Path) -> None:
+    done = run_cli("validate", path, "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert summary["ok"] is True
@@ -48,8 +64,17 @@ def test_real_packets_are_accepted_under_legacy(name: str) -> None:
     }
 
 
-def test_json_summary_carries_values() -> None:
+def test_json_summary_carries_own_packet_values() -> None:
     summary = json.loads(run_cli("validate", SAMPLE, "--json").stdout)
+    assert summary["kind"] == "document"
+    assert summary["from"] == "000.00.00.G22"
+    assert summary["to"] == ["000.00.00.H41", "000.00.00.H14"]
+    assert summary["document_id"] == "000.00.00.G22,2025/03/17,215/VPCP-KSTT"
+    assert summary["attachments"][0]["name"] == "cong-van-215.doc"
+
+
+def test_json_summary_carries_values() -> None:
+    summary = json.loads(run_cli("validate", third_party_real_dir() / DC0, "--json").stdout)
     assert summary["kind"] == "document"
     assert summary["from"] == "000.00.00.G22"
     assert summary["to"] == ["000.00.00.H41", "000.00.00.H14", "000.00.00.G17"]
@@ -59,9 +84,7 @@ def test_json_summary_carries_values() -> None:
 
 
 def test_status_packet_reports_its_code() -> None:
-    summary = json.loads(
-        run_cli("validate", REAL / "bkav-status_processing_05.edxml", "--json").stdout
-    )
+    summary = json.loads(run_cli("validate", OWN_DIR / OWN_STATUS, "--json").stdout)
     assert summary["kind"] == "status"
     assert summary["status_code"] == "05"
 
@@ -108,7 +131,7 @@ def test_sign_then_validate_strict(tmp_path: Path, key_type: str) -> None:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["signature"]["status"] == "verified"
 
-    tampered = out.read_bytes().replace(b"7816/VPCP", b"7817/VPCP", 1)
+    tampered = out.read_bytes().replace(b"/VPCP-", b"/VPCQ-", 1)
     (tmp_path / "tampered.edxml").write_bytes(tampered)
     bad = run_cli(
         "validate",

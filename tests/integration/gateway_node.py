@@ -19,6 +19,7 @@ from edxml.build import build, new_document
 from edxml.model import Code, Organization
 from gateway.app import build_app
 from gateway.config import Settings, load_settings
+from tests.conformance import OWN_DOCUMENT, own, own_malformed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,14 +103,17 @@ def document(
 
 @dataclass(frozen=True)
 class Shared:
-    """Paths of the shared conformance packets, read in place."""
+    """The shared conformance packets, read in place; on a bare clone (no ``../shared``)
+    the project's own packets with the same quirks stand in."""
 
     root: Path
 
     def real(self, name: str) -> bytes:
-        """Bytes of a real packet from ``conformance/real``."""
-        return (self.root / "conformance" / "real" / name).read_bytes()
+        """Bytes of a real packet from ``conformance/real`` (or the project's own)."""
+        path = self.root / "conformance" / "real" / name
+        return path.read_bytes() if path.is_file() else own(OWN_DOCUMENT)
 
     def malformed(self, name: str) -> bytes:
-        """Bytes of a packet from ``conformance/malformed``."""
-        return (self.root / "conformance" / "malformed" / name).read_bytes()
+        """Bytes of a packet from ``conformance/malformed`` (or the project's own)."""
+        path = self.root / "conformance" / "malformed" / name
+        return path.read_bytes() if path.is_file() else own_malformed()

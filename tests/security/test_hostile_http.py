@@ -33,6 +33,7 @@ from adapters.soap.envelope import SERVICE_NS, SOAP11_NS
 from edxml.model import NAMESPACE
 from edxml.signature import DSIG, sign
 from gateway.auth import sign_request
+from tests.conformance import OWN_DIR, OWN_DOCUMENT, THIRD_PARTY_REAL
 from tests.faults.cluster import (
     G17,
     G22,
@@ -52,10 +53,8 @@ from tests.vxp_client import VxpTestClient, sdk_hash_file
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = (
-    Path(__file__).resolve().parents[3]
-    / "shared/conformance/real/vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
-)
+_DC0 = THIRD_PARTY_REAL / "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+SAMPLE = _DC0 if _DC0.is_file() else OWN_DIR / OWN_DOCUMENT  # own packet on a bare clone
 NS, DS = f"{{{NAMESPACE}}}", f"{{{DSIG}}}"
 MAX_PACKET = 2 * 2**20
 # Refusals made by an adapter before the core sees the packet: no code path writes an audit

@@ -1,0 +1,111 @@
+"""gateway.access: one place decides who speaks for which agency, whether intake is open and
+whether a sender may send; intake uses it (real SQLite store, recording broker)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from gateway.access import Access, normal_code
+from gateway.audit import AuditRecord
+from gateway.auth import Caller
+from gateway.core import inbox_cursor
+from gateway.directory import InMemoryDirectory
+from gateway.errors import (
+    AgencyDissolved,
+    AgencyInactive,
+    MaintenanceMode,
+    RequestInvalid,
+    SenderNotAllowed,
+)
+from gateway.health import Maintenance
+from gateway.intake import Intake
+from gateway.store.database import transaction
+from tests.gateway import test_intake as base
+from tests.gateway.test_intake import G22, H41, SENDER, document
+
+# The intake fixtures of the intake tests (real SQLite store, recording broker).
+engine, broker, intake = base.engine, base.broker, base.intake
+
+SUSPENDED, DISSOLVED, UNLISTED = "000.00.00.H62", "000.00.00.H63", "000.00.00.H64"
+
+
+def directory() -> InMemoryDirectory:
+    return InMemoryDirectory.from_records(
+        [
+            {"code": G22, "name": "Văn phòng Chính phủ", "systems": "SYS-BOUND"},
+            {"code": H41, "name": "UBND tỉnh Nghệ An"},
+            {"code": SUSPENDED, "name": "Đơn vị tạm dừng", "status": "suspended"},
+            {"code": DISSOLVED, "name": "Đơn vị giải thể", "status": "dissolved"},
+        ]
+    )
+
+
+def test_speaks_for_unites_configuration_and_directory_in_one_form() -> None:
+    access = Access(directory())
+    caller = Caller("SYS-BOUND", frozenset({" 000.00.00.h41 "}))
+    assert access.speaks_for(caller) == {G22, H41}
+    assert access.may_act_for(caller, "000.00.00.g22")
+    assert not access.may_act_for(caller, SUSPENDED)
+    assert normal_code(" 000.00.00.g22") == G22
+
+
+def test_sender_must_be_spoken_for_and_live() -> None:
+    access = Access(directory())
+    with pytest.raises(SenderNotAllowed):
+        access.check_sender(Caller("SYS-X", frozenset({H41})), G22)
+    access.check_sender(Caller("SYS-X", frozenset({G22})), G22)
+    access.check_sender(Caller("SYS-X", frozenset({UNLISTED})), UNLISTED)  # not in directory
+    with pytest.raises(AgencyInactive) as inactive:
+        access.check_sender(Caller("SYS-X", frozenset({SUSPENDED})), SUSPENDED)
+    assert inactive.value.path == "From/OrganId"
+    with pytest.raises(AgencyDissolved):
+        access.check_sender(Caller("SYS-X", frozenset({DISSOLVED})), DISSOLVED)
+
+
+def test_maintenance_closes_intake() -> None:
+    maintenance = Maintenance()
+    access = Access(directory(), maintenance)
+    access.check_intake_open()
+    maintenance.switch_on("nâng cấp", by="admin")
+    with pytest.raises(MaintenanceMode) as info:
+        access.check_intake_open()
+    assert info.value.code == "MAINTENANCE"
+    assert info.value.message_vi and info.value.message_en
+    maintenance.switch_off()
+    access.check_intake_open()
+
+
+async def test_intake_refuses_during_maintenance_and_audits_once(intake: Intake) -> None:
+    maintenance = Maintenance()
+    intake.access = Access(intake.directory, maintenance)
+    maintenance.switch_on("nâng cấp")
+    with pytest.raises(MaintenanceMode):
+        await intake.accept(document("7"), SENDER)
+    async with transaction(intake.engine) as conn:
+        rows = (await conn.execute(select(AuditRecord.outcome))).scalars().all()
+    assert list(rows).count("MAINTENANCE") == 1
+    maintenance.switch_off()
+    receipt = await intake.accept(document("7"), SENDER)
+    assert not receipt.duplicate
+
+
+async def test_intake_refuses_a_suspended_sender(intake: Intake) -> None:
+    suspended = InMemoryDirectory.from_records(
+        [{"code": G22, "name": "Văn phòng Chính phủ", "status": "suspended"}]
+    )
+    intake.directory.put_many(suspended)  # type: ignore[attr-defined]
+    with pytest.raises(AgencyInactive):
+        await intake.accept(document("8"), SENDER)
+
+
+@pytest.mark.parametrize("after", ["9" * 40, "+5", "١٢", "1_000", "-1"])
+def test_inbox_cursor_out_of_range_or_misspelt_is_a_clean_refusal(after: str) -> None:
+    with pytest.raises(RequestInvalid) as info:
+        inbox_cursor(after)
+    assert info.value.code == "REQUEST_INVALID"
+
+
+def test_inbox_cursor_accepts_what_the_inbox_returns() -> None:
+    assert inbox_cursor(None) is None and inbox_cursor("") is None
+    assert inbox_cursor(str(2**63 - 1)) == str(2**63 - 1)
