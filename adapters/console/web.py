@@ -29,6 +29,7 @@ SESSIONS = web.AppKey("console_sessions", SessionStore)
 LIMITER = web.AppKey("console_limiter", RateLimiter)
 CHECKER = web.AppKey("console_checker", HealthChecker)
 INDEX = web.AppKey("console_directory_index", object)
+SESSION = web.RequestKey("console_session", Session)
 VN = timezone(timedelta(hours=7))
 PUBLIC = ("/console/login", "/console/static/", "/console/lang")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,8 +82,7 @@ class PageNotFound(GatewayError):
 
 def session_of(request: web.Request) -> Session:
     """The request's session (the middleware guarantees one on protected pages)."""
-    session: Session = request["console_session"]
-    return session
+    return request[SESSION]
 
 
 def actor(request: web.Request) -> str:
@@ -98,7 +98,7 @@ def require(request: web.Request, role: str) -> None:
 
 def may(request: web.Request, role: str) -> bool:
     """True when the operator's role includes ``role`` (to show or hide buttons)."""
-    session = request.get("console_session")
+    session = request.get(SESSION)
     if session is None:
         return False
     return operators.ROLES.index(session.role) >= operators.ROLES.index(role)
@@ -131,7 +131,7 @@ def render(
 ) -> web.Response:
     """Render a page with the shared context (language, operator, CSRF token, roles)."""
     lang = lang_of(request)
-    session = request.get("console_session")
+    session = request.get(SESSION)
     shared = {
         "lang": lang,
         "t": lambda key: translate(lang, key),
@@ -152,7 +152,7 @@ def _refusal(request: web.Request, error: GatewayError) -> web.Response:
 
 
 async def _audit_refusal(request: web.Request, error: GatewayError) -> None:
-    session = request.get("console_session")
+    session = request.get(SESSION)
     async with transaction(request.config_dict[appkeys.ENGINE]) as conn:
         await audit.append(
             conn,
@@ -220,7 +220,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         if request.method in ("GET", "HEAD"):
             raise web.HTTPSeeOther(f"/console/login?next={quote(request.path_qs)}")
         raise LoginRequired(request.path)
-    request["console_session"] = session
+    request[SESSION] = session
     if request.method not in ("GET", "HEAD", "OPTIONS") and not session.csrf_ok(
         await _csrf_token(request)
     ):
