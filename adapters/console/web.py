@@ -114,15 +114,15 @@ def local(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """Jinja filter: an aware datetime (or ISO text) shown in Vietnam time."""
     if value is None or value == "":
         return "—"
+    at = value
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            at = datetime.fromisoformat(value)
         except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(VN).strftime(fmt)
+            return str(value)
+    if isinstance(at, datetime):
+        aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        return aware.astimezone(VN).strftime(fmt)
     return str(value)
 
 
