@@ -152,19 +152,24 @@ def test_find_a_document_by_its_document_id_and_open_its_trace(
     browser.find_element(By.ID, "q").send_keys(document_id)
     click_through(browser, browser.find_element(By.ID, "search"))
     links = browser.find_elements(By.CSS_SELECTOR, "#results a.doc-link")
-    assert [a.text for a in links] == [document_id]
+    assert [a.text for a in links] == [document_id], (browser.current_url, _main(browser))
     screenshot(browser, "documents")
     click_through(browser, links[0])
-    assert browser.current_url.endswith(f"/console/documents/{message_id}")
+    assert browser.current_url.endswith(f"/console/documents/{message_id}"), _main(browser)
     assert browser.find_element(By.ID, "document-id").text == document_id
     deliveries = browser.find_element(By.ID, "deliveries").text
-    assert H41 in deliveries and "acked" in deliveries  # who has read it, and when
+    assert H41 in deliveries and "acked" in deliveries, deliveries  # who read it, and when
     statuses = WebDriverWait(browser, WAIT).until(lambda d: _statuses(d, node, message_id))
     assert "01" in statuses
     assert "Văn bản thử nghiệm số 101" in browser.page_source  # subject from the packet
     records = browser.find_element(By.ID, "audit-records").text
     assert "received" in records or "accepted" in records, records
     screenshot(browser, "document")
+
+
+def _main(driver: WebDriver) -> str:
+    """The text of the page's main part (for assertion messages)."""
+    return str(driver.find_element(By.TAG_NAME, "main").text)[:2000]
 
 
 def _statuses(driver: WebDriver, node: ConsoleNode, message_id: str) -> str | None:
