@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -68,6 +69,7 @@ def login(driver: WebDriver, node: ConsoleNode, name: str, *, shot: str | None =
     driver.get(node.url + "/console/login")
     driver.delete_all_cookies()
     driver.get(node.url + "/console/login")
+    WebDriverWait(driver, WAIT).until(ec.presence_of_element_located((By.ID, "name")))
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORDS[name])
     if shot:
@@ -81,7 +83,18 @@ def click_through(driver: WebDriver, element: Any) -> None:
     (a click may return before the navigation it starts)."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(page))
+
+    def replaced(_driver: WebDriver) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:  # stale, or "does not belong to the document"
+            return True
+        return False
+
+    WebDriverWait(driver, WAIT).until(replaced)
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def post(driver: WebDriver, path: str, fields: dict[str, str]) -> tuple[int, str]:
