@@ -20,6 +20,8 @@ import structlog
 from aiohttp import web
 from cryptography import x509
 
+from adapters.console.app import build_console_app
+from adapters.ops.app import CHECKER as OPS_CHECKER
 from adapters.ops.app import setup_routes as setup_ops_routes
 from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
@@ -270,6 +272,10 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     _setup_ops(app, settings)
     app.add_subapp("/v1", build_rest_app())
     _mount_protocol_adapters(app, settings)
+    app.add_subapp(
+        "/console",
+        build_console_app(checker=app[OPS_CHECKER], directory=app[appkeys.DIRECTORY]),
+    )
     return app
 
 
