@@ -12,11 +12,11 @@ from aiohttp import web
 from adapters.console.web import VN, PageNotFound, actor, record, render
 from edxml.parse import parse
 from gateway import appkeys, audit
+from gateway import operator_reads as queries
+from gateway import operator_reads as repo
 from gateway.auth import Caller
 from gateway.errors import NotFound
-from gateway.store import overview as queries
-from gateway.store import repository as repo
-from gateway.store.models import DELIVERY_STATES
+from gateway.operator_reads import DELIVERY_STATES
 
 PARSE_LIMIT = 20 * 2**20  # larger packets are shown without their parsed header
 

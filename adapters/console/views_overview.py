@@ -13,9 +13,9 @@ from adapters.console.chart import bars_svg
 from adapters.console.i18n import lang_of, translate
 from adapters.console.web import CHECKER, VN, actor, record, render, require
 from gateway import alerts, appkeys, certs
+from gateway import operator_reads as queries
 from gateway.directory import InMemoryDirectory
-from gateway.store import overview as queries
-from gateway.store.database import transaction
+from gateway.operator_reads import reading as transaction
 
 
 async def overview(request: web.Request) -> web.Response:

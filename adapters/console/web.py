@@ -22,8 +22,8 @@ from adapters.console.session import COOKIE, RateLimiter, Session, SessionStore
 from gateway import appkeys, audit, operators
 from gateway.errors import GatewayError
 from gateway.health import HealthChecker
+from gateway.operator_reads import reading as transaction
 from gateway.refusal_audit import mark_audited
-from gateway.store.database import transaction
 
 SESSIONS = web.AppKey("console_sessions", SessionStore)
 LIMITER = web.AppKey("console_limiter", RateLimiter)
