@@ -51,6 +51,7 @@ async def apply_review(
         checked.verification.status,
         system_id,
         AgencyLookup(directory),
+        checked.contents,
     )
     return dataclasses.replace(
         checked, legal=report, warnings=(*checked.warnings, *report.warnings)
