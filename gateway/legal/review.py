@@ -40,7 +40,7 @@ from edxml.attachments import DecodedAttachment, decode_attachments
 from edxml.content import sniff, zip_members
 from edxml.errors import WARN_MACRO_ENABLED
 from edxml.model import Envelope, StatusMessage
-from edxml.parse import safe_fromstring
+from edxml.safexml import safe_fromstring
 from gateway.legal.contents import AttachmentFacts, attachment_facts, needs_contents
 from gateway.legal.errors import (
     AttachmentMalware,
@@ -186,16 +186,17 @@ class LegalReview:
             for fact in contents
         ]
 
-    async def _scan(self, files: Iterator[tuple[str, bytes]], warnings: list) -> str:
+    async def _scan(
+        self, files: Iterator[tuple[str, bytes]], warnings: list[dict[str, str]]
+    ) -> str:
         """Scan the files one at a time (a zip member is decompressed only when its turn
         comes, so memory holds one file, not the whole archive)."""
-        done = object()
         scanning = self.scanner is not None
         try:
-            while (found := await asyncio.to_thread(next, files, done)) is not done:
+            while (found := await asyncio.to_thread(next, files, None)) is not None:
                 if self.scanner is None:
                     continue  # still walk the files: the PDFs are collected on the way
-                name, data = found  # type: ignore[misc]
+                name, data = found
                 result = await self.scanner.scan(name, data)
                 if result.infected:
                     raise AttachmentMalware(f"{name}: {result.signature}")
