@@ -141,7 +141,8 @@ class Intake:
         """Like :meth:`check`, in a worker process (see ``gateway.intake_checks``)."""
         if len(raw) > self.max_bytes:
             raise PayloadTooLarge(f"{len(raw)} > {self.max_bytes} bytes")
-        checked, timings = await self._checks.check(raw, policy, now)
+        scan = self.legal is not None and self.legal.scanner is not None
+        checked, timings = await self._checks.check(raw, policy, now, scan=scan)
         _observe(timings)
         return checked
 

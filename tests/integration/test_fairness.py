@@ -43,7 +43,9 @@ async def post(
 def large_document(megabytes: int) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("ho-so.pdf", os.urandom(megabytes * 2**20))
+        # A real PDF header: the content check refuses a .pdf that is not one.
+        body = b"%PDF-1.4\n" + os.urandom(megabytes * 2**20) + b"\n%%EOF\n"
+        zf.writestr("ho-so.pdf", body)
     encoded = base64.b64encode(buf.getvalue()).decode()
     envelope = new_document(
         sender=Organization(organ_id=G22, organ_name="Văn phòng Chính phủ"),
