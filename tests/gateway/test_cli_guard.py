@@ -130,7 +130,7 @@ def test_store_error_keeps_its_words_when_not_a_connection_problem() -> None:
 def test_usage_errors_pass_through_as_typer_reports_them(tmp_path: Path) -> None:
     code, output = _invoke(["audit", "show"], f"sqlite:///{tmp_path / 'x.db'}")
     assert code == 2
-    assert "cần --message, --agency hoặc --since" in output and "COMMAND_FAILED" not in output
+    assert "give --message, --agency or --since" in output and "COMMAND_FAILED" not in output
 
 
 @pytest.mark.parametrize("kind", ["empty", "missing", "unreachable"])
