@@ -5,13 +5,17 @@ Starts a private RabbitMQ node and an ``edoc-gateway serve`` process (SQLite sto
    recipient's inbox → documents per second, gateway CPU seconds per document;
 2. fixed rate: documents offered at 100/s → accept latency p50/p99 (HTTP round trip) and
    end-to-end latency p50/p99 (send → visible in the recipient's inbox);
-3. ceilings measured in the same run: aio-pika confirmed publish + consume of the same
+3. overload: twice the sustained rate for 20 s, 10 % of the documents urgent (priority 3)
+   → accept p99 of the accepted ones, how many were shed (503), urgent end-to-end p99;
+4. ceilings measured in the same run: aio-pika confirmed publish + consume of the same
    messages alone (quorum queue), and ``edxml`` parse + schema + verify + rules alone.
-Everything listens on 127.0.0.1; the script stops what it started. Last line:
-``e2e-bench: docs_per_s=<n> accept_p99_ms=<x> e2e_p99_ms=<y> broker_ceiling_per_s=<c>
-edxml_ceiling_per_s=<e>``.
+``lost`` counts accepted documents never seen in the inbox. Everything listens on
+127.0.0.1; the script stops what it started. Last line:
+``e2e-bench: docs_per_s=<n> accept_p99_ms=<x> e2e_p99_ms=<y> cpu_ms_per_doc=<c>
+broker_ceiling_per_s=<b> edxml_ceiling_per_s=<e> overload_accept_p99_ms=<o>
+overload_shed=<s> urgent_e2e_p99_ms=<u> lost=<l>``.
 
-    python bench/e2e_bench.py [--docs 600] [--rate 100] [--rate-seconds 6]
+    python bench/e2e_bench.py [--docs 600] [--rate 100] [--rate-seconds 6] [--overload-seconds 20]
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edxml.build import build, new_document  # noqa: E402
-from edxml.model import Attachment, Code, Organization  # noqa: E402
+from edxml.model import Attachment, Code, Organization, OtherInfo  # noqa: E402
 from edxml.pipeline import check_packet  # noqa: E402
 from edxml.signature import sign  # noqa: E402
 from gateway.auth import sign_request  # noqa: E402
@@ -65,8 +69,11 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def make_documents(n: int, key: Any, chain: list[x509.Certificate], tag: str) -> list[bytes]:
-    """Return ``n`` distinct signed documents of about 50 KB (one zipped file each)."""
+def make_documents(
+    n: int, key: Any, chain: list[x509.Certificate], tag: str, priority: int | None = None
+) -> list[bytes]:
+    """Return ``n`` distinct signed documents of about 50 KB (one zipped file each),
+    of ``OtherInfo/Priority`` ``priority`` when given (3: hỏa tốc)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("van-ban.pdf", b"%PDF-1.7\n" + os.urandom(SIZE * 3 // 4 - 6_000))
@@ -80,6 +87,7 @@ def make_documents(n: int, key: Any, chain: list[x509.Certificate], tag: str) ->
             subject="Đo hiệu năng cổng trao đổi văn bản",
             promulgation_date=date(2026, 1, 5),
             attachments=[Attachment("cid:1", "van-ban.zip", "Văn bản", "application/zip", encoded)],
+            other_info=OtherInfo(priority=priority) if priority is not None else None,
         )
         out.append(sign(build(envelope), key, chain))
     return out
@@ -115,12 +123,16 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base
 
-    async def submit(self, body: bytes) -> dict[str, Any]:
+    async def submit(self, body: bytes, *, shed_ok: bool = False) -> dict[str, Any] | None:
+        """Send one document; its receipt, or ``None`` when refused as overloaded and
+        ``shed_ok`` (any other refusal raises)."""
         headers = sign_request("bench-g22", SECRETS["bench-g22"], "POST", "/v1/messages", body)
         async with self.session.post(self.base + "/v1/messages", data=body, headers=headers) as r:
+            if r.status == 503 and shed_ok:
+                return None
             if r.status not in (200, 202):
                 raise RuntimeError(f"submit -> {r.status}: {await r.text()}")
-            return await r.json()
+            return await r.json()  # type: ignore[no-any-return]
 
     async def inbox(self, after: str | None) -> list[dict[str, Any]]:
         path = "/v1/inbox?limit=500" + (f"&after={after}" if after else "")
@@ -148,12 +160,16 @@ class InboxWatcher:
             else:
                 await asyncio.sleep(0.05)
 
-    async def wait_for(self, ids: set[str], timeout: float = 300.0) -> None:
+    async def wait_for(self, ids: set[str], timeout: float = 300.0) -> int:
+        """Wait until every id is visible; return how many never arrived within ``timeout``."""
         deadline = time.perf_counter() + timeout
         while not ids <= self.seen.keys():
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"{len(ids - self.seen.keys())} documents never arrived")
+                missing = len(ids - self.seen.keys())
+                print(f"LOST: {missing} accepted documents never arrived", flush=True)
+                return missing
             await asyncio.sleep(0.01)
+        return 0
 
 
 async def print_stages(session: aiohttp.ClientSession, base: str) -> None:
@@ -191,33 +207,77 @@ async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: An
 
     async def worker() -> None:
         while queue:
-            receipt = await api.submit(queue.pop())
+            body = queue.pop()
+            receipt = await api.submit(body, shed_ok=True)
+            if receipt is None:  # refused as overloaded: send it again a little later
+                queue.append(body)
+                await asyncio.sleep(0.05)
+                continue
             ids.add(receipt["message_id"])
 
     await asyncio.gather(*(worker() for _ in range(16)))
-    await watcher.wait_for(ids)
+    lost = await watcher.wait_for(ids)
     elapsed = time.perf_counter() - started
     cpu = process_cpu(proc) - cpu0
-    return len(docs) / elapsed, cpu / len(docs)
+    return len(docs) / elapsed, cpu / len(docs), lost
 
 
 async def fixed_rate(api: Api, watcher: InboxWatcher, docs: list[bytes], rate: float) -> tuple:
     """Offer documents at ``rate``/s; return accept and end-to-end latencies (seconds)."""
     accept: list[float] = []
     sent_at: dict[str, float] = {}
+    shed = 0
     start = time.perf_counter()
 
     async def one(i: int, body: bytes) -> None:
+        nonlocal shed
         await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         t0 = time.perf_counter()
-        receipt = await api.submit(body)
+        receipt = await api.submit(body, shed_ok=True)
+        if receipt is None:
+            shed += 1
+            return
         accept.append(time.perf_counter() - t0)
         sent_at[receipt["message_id"]] = t0
 
     await asyncio.gather(*(one(i, d) for i, d in enumerate(docs)))
-    await watcher.wait_for(set(sent_at))
-    e2e = [max(0.0, watcher.seen[m] - t) for m, t in sent_at.items()]
-    return accept, e2e
+    lost = await watcher.wait_for(set(sent_at))
+    e2e = [max(0.0, watcher.seen[m] - t) for m, t in sent_at.items() if m in watcher.seen]
+    if shed:
+        print(f"at {rate:g}/s: {shed} documents shed (the process was overloaded)", flush=True)
+    return accept, e2e, lost
+
+
+async def overload(
+    api: Api, watcher: InboxWatcher, docs: list[tuple[bytes, bool]], rate: float
+) -> tuple[list[float], int, list[float], int]:
+    """Offer ``docs`` (body, urgent) at ``rate``/s, without waiting for answers to send the
+    next; return accept latencies of the accepted ones, the number shed, the end-to-end
+    latencies of the accepted urgent ones, and the accepted ones never delivered."""
+    accept: list[float] = []
+    shed = 0
+    sent_at: dict[str, tuple[float, bool]] = {}
+    start = time.perf_counter()
+
+    async def one(i: int, body: bytes, urgent: bool) -> None:
+        nonlocal shed
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        t0 = time.perf_counter()
+        receipt = await api.submit(body, shed_ok=True)
+        if receipt is None:
+            shed += 1
+            return
+        accept.append(time.perf_counter() - t0)
+        sent_at[receipt["message_id"]] = (t0, urgent)
+
+    await asyncio.gather(*(one(i, body, urgent) for i, (body, urgent) in enumerate(docs)))
+    lost = await watcher.wait_for(set(sent_at))
+    urgent_e2e = [
+        max(0.0, watcher.seen[m] - t)
+        for m, (t, urgent) in sent_at.items()
+        if urgent and m in watcher.seen
+    ]
+    return accept, shed, urgent_e2e, lost
 
 
 async def broker_ceiling(url: str, docs: list[bytes]) -> float:
@@ -323,21 +383,49 @@ async def run(args: argparse.Namespace) -> str:
                 watcher = InboxWatcher(api)
                 watching = asyncio.create_task(watcher.run())
                 await api.submit(docs.pop())  # warm-up
-                docs_per_s, cpu_per_doc = await sustained(api, watcher, docs, proc)
+                docs_per_s, cpu_per_doc, lost = await sustained(api, watcher, docs, proc)
                 await print_stages(session, f"http://127.0.0.1:{port}")
                 print(
                     f"sustained: {docs_per_s:.1f} docs/s, {cpu_per_doc * 1000:.1f} ms CPU/doc "
                     "(gateway and its check workers)",
                     flush=True,
                 )
-                accept, e2e = await fixed_rate(api, watcher, rate_docs, args.rate)
+                accept, e2e, lost_rate = await fixed_rate(api, watcher, rate_docs, args.rate)
+                print(
+                    f"at {args.rate:g}/s: accept p50 {statistics.median(accept) * 1000:.1f} ms "
+                    f"p99 {pct(accept, 99) * 1000:.1f} ms; end-to-end p50 "
+                    f"{statistics.median(e2e) * 1000:.1f} ms p99 {pct(e2e, 99) * 1000:.1f} ms",
+                    flush=True,
+                )
+                over_rate = 2 * docs_per_s
+                n_over = int(over_rate * args.overload_seconds)
+                n_urgent = n_over // 10
+                print(f"signing {n_over} overload documents ({n_urgent} urgent) …", flush=True)
+                urgent_docs = make_documents(n_urgent, key, chain, "U", priority=3)
+                plain = make_documents(n_over - n_urgent, key, chain, "O")
+                mixed = [(d, False) for d in plain]
+                for i, d in enumerate(urgent_docs):  # every tenth document is urgent
+                    mixed.insert(i * 10 + 5, (d, True))
+                # Its own session without a connection limit: the client must not queue
+                # the offered load itself (a limit of 64 would hide the overload).
+                async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0)
+                ) as flood_session:
+                    flood = Api(flood_session, f"http://127.0.0.1:{port}")
+                    over_accept, shed, urgent_e2e, lost_over = await overload(
+                        flood, watcher, mixed[:n_over], over_rate
+                    )
                 watching.cancel()
             print(
-                f"at {args.rate:g}/s: accept p50 {statistics.median(accept) * 1000:.1f} ms "
-                f"p99 {pct(accept, 99) * 1000:.1f} ms; end-to-end p50 "
-                f"{statistics.median(e2e) * 1000:.1f} ms p99 {pct(e2e, 99) * 1000:.1f} ms",
+                f"overload at {over_rate:.0f}/s for {args.overload_seconds:g} s: "
+                f"{len(over_accept)} accepted, {shed} shed; accept p50 "
+                f"{statistics.median(over_accept) * 1000:.1f} ms p99 "
+                f"{pct(over_accept, 99) * 1000:.1f} ms; urgent end-to-end p50 "
+                f"{statistics.median(urgent_e2e or [0]) * 1000:.1f} ms p99 "
+                f"{pct(urgent_e2e or [0], 99) * 1000:.1f} ms",
                 flush=True,
             )
+            lost += lost_rate + lost_over
         finally:
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
@@ -353,8 +441,10 @@ async def run(args: argparse.Namespace) -> str:
         print(f"ceilings: broker {broker:.0f}/s, edxml {edxml_rate:.0f}/s", flush=True)
         return (
             f"e2e-bench: docs_per_s={docs_per_s:.1f} accept_p99_ms={pct(accept, 99) * 1000:.1f} "
-            f"e2e_p99_ms={pct(e2e, 99) * 1000:.1f} broker_ceiling_per_s={broker:.0f} "
-            f"edxml_ceiling_per_s={edxml_rate:.0f}"
+            f"e2e_p99_ms={pct(e2e, 99) * 1000:.1f} cpu_ms_per_doc={cpu_per_doc * 1000:.1f} "
+            f"broker_ceiling_per_s={broker:.0f} edxml_ceiling_per_s={edxml_rate:.0f} "
+            f"overload_accept_p99_ms={pct(over_accept, 99) * 1000:.1f} overload_shed={shed} "
+            f"urgent_e2e_p99_ms={pct(urgent_e2e or [0], 99) * 1000:.1f} lost={lost}"
         )
 
 
@@ -365,6 +455,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate, documents/s")
     parser.add_argument("--rate-seconds", type=float, default=6.0, help="fixed-rate duration")
     parser.add_argument("--edxml-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--overload-seconds", type=float, default=20.0, help="overload phase: twice the rate"
+    )
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the gateway here")
     print(asyncio.run(run(parser.parse_args())), flush=True)
 

@@ -20,6 +20,8 @@ import structlog
 from aiohttp import web
 from cryptography import x509
 
+from adapters.console.app import build_console_app
+from adapters.ops.app import CHECKER as OPS_CHECKER
 from adapters.ops.app import setup_routes as setup_ops_routes
 from adapters.push.transport import PushTransport
 from adapters.rest.admin import build_admin_app
@@ -32,6 +34,7 @@ from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys
 from gateway.access import Access
+from gateway.admission import Admission, Limits
 from gateway.auth import Authenticator
 from gateway.broker import Broker
 from gateway.calendar import load_calendar
@@ -48,10 +51,12 @@ from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readi
 from gateway.intake import Intake
 from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
-from gateway.receipts import load_node_identity
+from gateway.nodekey import load_identity, signing_check, uses_protected_key
 from gateway.refusal_audit import refusal_audit_middleware
-from gateway.store.blobs import FileBlobStore
+from gateway.state_metrics import context as delivery_state_metrics
+from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
+from gateway.store.readers import create_reader
 from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
@@ -88,8 +93,14 @@ def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
         await create_schema(engine)
         app[appkeys.ENGINE] = engine
-        app[appkeys.BLOBS] = FileBlobStore(settings.store.blob_dir)
+        app[appkeys.READER] = reader = create_reader(settings.store.url, engine)
+        app[appkeys.BLOBS] = blobs = open_blob_store(
+            settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
+        )
         yield
+        await close_blob_store(blobs)
+        if reader is not engine:
+            await reader.dispose()
         await engine.dispose()
 
     return ctx
@@ -105,7 +116,7 @@ async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = Broker()
+        broker = Broker(settings.amqp.topology_prefix(settings.node.code))
         await broker.connect(
             settings.amqp.url, prefetch=settings.amqp.prefetch, ladder=settings.amqp.retry_ladder
         )
@@ -130,8 +141,19 @@ def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
             node_code=settings.node.code,
             access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
             legal=review_from_settings(settings, anchors, app[appkeys.CALLING_SYSTEMS]),
+            admission=Admission(
+                Limits(
+                    settings.admission.max_in_flight,
+                    settings.admission.per_system,
+                    settings.admission.retry_after_s,
+                    settings.admission.urgent_reserve,
+                )
+            ),
+            large_packet_bytes=settings.admission.large_packet_bytes,
         )
-        app[appkeys.GATEWAY] = Gateway(intake, app.get(appkeys.NODE))
+        app[appkeys.GATEWAY] = Gateway(
+            intake, app.get(appkeys.NODE), reader=app.get(appkeys.READER)
+        )
         app[appkeys.GATEWAY].on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
         yield
         await intake.close()
@@ -198,6 +220,7 @@ def _workers_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterato
             app[appkeys.BROKER],
             transports,
             on_parked=app[appkeys.GATEWAY].on_parked,
+            reader=app.get(appkeys.READER),
         )
         await service.start()
         yield
@@ -224,16 +247,16 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     systems = SqlCallingSystems(poll_interval=settings.credentials.refresh_interval_s)
     app[appkeys.CALLING_SYSTEMS] = systems
     app[appkeys.AUTHENTICATOR] = Authenticator(systems, settings.limits, settings.admin)
-    if settings.node.key_file.is_file() and settings.node.cert_file.is_file():
-        app[appkeys.NODE] = load_node_identity(
-            settings.node.code, settings.node.key_file, settings.node.cert_file
-        )
+    identity = load_identity(settings.node)  # PEM (maybe encrypted) or PKCS#11 token
+    if identity is not None:
+        app[appkeys.NODE] = identity
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app[appkeys.MAINTENANCE] = Maintenance()
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(systems_context(settings))
     app.cleanup_ctx.append(_directory_ctx)
+    app.cleanup_ctx.append(delivery_state_metrics())
     app.cleanup_ctx.append(_broker_ctx(settings))
     app.cleanup_ctx.append(_core_ctx(settings))
     if with_workers:
@@ -249,6 +272,10 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     _setup_ops(app, settings)
     app.add_subapp("/v1", build_rest_app())
     _mount_protocol_adapters(app, settings)
+    app.add_subapp(
+        "/console",
+        build_console_app(checker=app[OPS_CHECKER], directory=app[appkeys.DIRECTORY]),
+    )
     return app
 
 
@@ -293,6 +320,9 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
     scanner = scanner_check(settings)
     if scanner is not None:
         checks.append(scanner)
+    if uses_protected_key(settings.node):  # a token or encrypted key: prove it signs now
+        checks = [c for c in checks if c.name != "node_key"]
+        checks.append(signing_check(lambda: app.get(appkeys.NODE)))
     checks.append(duties_check(lambda: app.get(appkeys.DUTIES)))
     tokens = [t.get_secret_value() for t in settings.admin.tokens]
     setup_ops_routes(

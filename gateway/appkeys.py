@@ -27,6 +27,7 @@ BLOBS = web.AppKey("blobs", Any)  # a gateway.store.blobs.BlobStore
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 NODE = web.AppKey("node", NodeIdentity)
 MAINTENANCE = web.AppKey("maintenance", Maintenance)
+READER = web.AppKey("reader", AsyncEngine)  # reads' own engine (gateway.store.readers)
 CALLING_SYSTEMS = web.AppKey("calling_systems", Any)  # gateway.credentials_sql.SqlCallingSystems
 SYSTEMS_STORE = web.AppKey("systems_store", Any)  # gateway.credentials_store.SystemsStore
 DUTIES = web.AppKey("duties", Any)  # gateway.duties.Scheduler

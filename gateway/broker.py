@@ -1,15 +1,13 @@
-"""RabbitMQ: the delivery task queue, its retry ladder and the parking queue.
+"""RabbitMQ: the delivery task queues (one per lane), their retry ladder and the parking queue.
 
-Topology (declared from one table, :func:`topology`):
-
-    exchange ``deliver`` (direct) ──deliver──► queue ``deliver``  (workers consume)
-    queue ``retry.<s>`` (TTL s seconds) ──dead-letter──► exchange ``deliver``
-    queue ``parked``     last ladder step, permanent failure, or x-delivery-limit reached
-
-Every queue is a quorum queue; messages are persistent and published with confirms
-(many in flight); ``message_id`` is the delivery id so consumers are idempotent. Dead
-lettering is ``at-least-once`` (which needs ``x-overflow=reject-publish``). aio-pika errors
-are translated into :class:`gateway.errors.BrokerError` here, once.
+The topology is declared from one table, :func:`gateway.topology.topology`, under this
+node's prefix (see that module): a normal and an urgent lane, TTL retry queues that send a
+task back to its own lane, and a parking queue. Every queue is a quorum queue; messages
+are persistent and published with confirms (many in flight); ``message_id`` is the
+delivery id so consumers are idempotent. Dead lettering is ``at-least-once`` (which needs
+``x-overflow=reject-publish``). Each lane is consumed on its own channel and handlers run
+under one :class:`gateway.priority_gate.PriorityGate`, so urgent tasks are served first.
+aio-pika errors are translated into :class:`gateway.errors.BrokerError` here, once.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aio_pika
@@ -32,75 +30,62 @@ from aiormq.exceptions import AMQPError
 from pamqp.commands import Basic
 
 from gateway.errors import BrokerError
+from gateway.metrics import BROKER_ERRORS
+from gateway.priority_gate import PriorityGate
+from gateway.topology import (
+    DELIVERY_LIMIT,
+    LANES,
+    NORMAL,
+    RETRY_HEADER,
+    URGENT,
+    Names,
+    QueueSpec,
+    lane_for,
+    retry_queue_name,
+    topology,
+)
 from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger(__name__)
 
+__all__ = [
+    "DELIVERY_LIMIT",
+    "NORMAL",
+    "URGENT",
+    "Broker",
+    "DeliveryTask",
+    "Names",
+    "QueueSpec",
+    "lane_for",
+    "retry_queue_name",
+    "topology",
+]
+
+# Unprefixed names (a broker built with ``prefix=""``).
 WORK_EXCHANGE = "deliver"
 WORK_QUEUE = "deliver"
 WORK_ROUTING_KEY = "deliver"
 PARKED_QUEUE = "parked"
 DEFAULT_LADDER: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
-DELIVERY_LIMIT = 20
 PUBLISH_TIMEOUT_S = 30.0
 MAX_CONFIRMS_IN_FLIGHT = 100
 _BROKER_ERRORS = (AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
 
 
-def retry_queue_name(seconds: float) -> str:
-    """Return the name of the retry queue that holds tasks for ``seconds`` (``retry.30``)."""
-    return f"retry.{seconds:g}"
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    """One queue of the topology: its name, arguments and binding to the work exchange."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    bind_key: str | None = None
-
-
-def topology(ladder: Sequence[float], *, delivery_limit: int = DELIVERY_LIMIT) -> list[QueueSpec]:
-    """Return every queue of the delivery topology for this retry ladder."""
-    dead_letter = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
-    queues = [
-        QueueSpec(
-            WORK_QUEUE,
-            {
-                "x-queue-type": "quorum",
-                "x-delivery-limit": delivery_limit,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": PARKED_QUEUE,
-                **dead_letter,
-            },
-            bind_key=WORK_ROUTING_KEY,
-        ),
-        QueueSpec(PARKED_QUEUE, {"x-queue-type": "quorum"}),
-    ]
-    for seconds in dict.fromkeys(ladder):
-        queues.append(
-            QueueSpec(
-                retry_queue_name(seconds),
-                {
-                    "x-queue-type": "quorum",
-                    "x-message-ttl": max(1, int(seconds * 1000)),
-                    "x-dead-letter-exchange": WORK_EXCHANGE,
-                    "x-dead-letter-routing-key": WORK_ROUTING_KEY,
-                    **dead_letter,
-                },
-            )
-        )
-    return queues
-
-
 @dataclass(frozen=True)
 class DeliveryTask:
-    """What travels through RabbitMQ: which delivery to attempt, and how many times before."""
+    """What travels through RabbitMQ: which delivery to attempt, how many times before, and
+    the packet's ``OtherInfo/Priority`` (which picks the lane)."""
 
     delivery_id: str
     message_id: str
     attempt: int = 0
+    priority: int = 0
+
+    @property
+    def lane(self) -> str:
+        """The delivery lane of this task (``urgent`` for priorities 2, 3, 4)."""
+        return lane_for(self.priority)
 
     def encode(self) -> bytes:
         """Return the JSON body of the AMQP message."""
@@ -109,6 +94,7 @@ class DeliveryTask:
                 "delivery_id": self.delivery_id,
                 "message_id": self.message_id,
                 "attempt": self.attempt,
+                "priority": self.priority,
             }
         ).encode()
 
@@ -117,8 +103,13 @@ class DeliveryTask:
         """Read a task from an AMQP message body (``ValueError`` when malformed)."""
         try:
             data = json.loads(body)
-            return cls(str(data["delivery_id"]), str(data["message_id"]), int(data["attempt"]))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            return cls(
+                str(data["delivery_id"]),
+                str(data["message_id"]),
+                int(data["attempt"]),
+                int(data.get("priority") or 0),
+            )
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"malformed delivery task: {exc}") from exc
 
 
@@ -128,19 +119,22 @@ Handler = Callable[[DeliveryTask], Awaitable[None]]
 class Broker:
     """A robust RabbitMQ connection publishing and consuming delivery tasks.
 
-    The robust connection reconnects after a broker restart and re-declares the topology
-    and the consumer; unacknowledged tasks are redelivered, so handlers must be idempotent.
+    ``prefix`` namespaces every exchange and queue (see :mod:`gateway.topology`). The robust
+    connection reconnects after a broker restart and re-declares the topology and the
+    consumers; unacknowledged tasks are redelivered, so handlers must be idempotent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.ladder: tuple[float, ...] = DEFAULT_LADDER
+        self.names = Names(prefix)
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._consume_channel: AbstractChannel | None = None
+        self._consume_channels: list[AbstractChannel] = []
         self._exchange: AbstractExchange | None = None
+        self._retry_exchange: AbstractExchange | None = None
         self._inflight = asyncio.Semaphore(MAX_CONFIRMS_IN_FLIGHT)
         self._prefetch = 50
-        self._consumer_tag: str | None = None
+        self.gate = PriorityGate(50)
 
     async def connect(
         self,
@@ -153,21 +147,37 @@ class Broker:
         """Connect to ``url`` and declare the topology for ``ladder`` (seconds per step)."""
         self.ladder = tuple(float(s) for s in ladder)
         self._prefetch = prefetch
+        self.gate = PriorityGate(prefetch)
+        names = self.names
         try:
             self._connection = await aio_pika.connect_robust(
-                url, timeout=timeout, client_properties={"connection_name": "edoc-gateway"}
+                url,
+                timeout=timeout,
+                client_properties={"connection_name": f"edoc-gateway {names.prefix}".strip()},
             )
             self._publish_channel = await self._connection.channel(publisher_confirms=True)
             self._exchange = await self._publish_channel.declare_exchange(
-                WORK_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+                names.work_exchange, aio_pika.ExchangeType.DIRECT, durable=True
             )
-            for spec in topology(self.ladder):
+            self._retry_exchange = await self._publish_channel.declare_exchange(
+                names.retry_exchange, aio_pika.ExchangeType.HEADERS, durable=True
+            )
+            exchanges = {
+                names.work_exchange: self._exchange,
+                names.retry_exchange: self._retry_exchange,
+            }
+            for spec in topology(self.ladder, names=names):
                 queue = await self._publish_channel.declare_queue(
                     spec.name, durable=True, arguments=spec.arguments
                 )
-                if spec.bind_key is not None:
-                    await queue.bind(self._exchange, routing_key=spec.bind_key)
+                if spec.bind_exchange is not None:
+                    await queue.bind(
+                        exchanges[spec.bind_exchange],
+                        routing_key=spec.bind_key,
+                        arguments=spec.bind_arguments,
+                    )
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             await self.close()
             raise BrokerError(f"cannot connect to RabbitMQ: {exc}") from exc
 
@@ -183,24 +193,35 @@ class Broker:
         )
 
     async def _publish_one(
-        self, task: DeliveryTask, *, queue: str | None = None, headers: dict[str, Any] | None = None
+        self,
+        task: DeliveryTask,
+        *,
+        to: str = "lane",
+        headers: dict[str, Any] | None = None,
     ) -> None:
-        if self._publish_channel is None or self._exchange is None:
+        """Publish ``task`` to its lane (``to="lane"``), the retry exchange (``"retry"``,
+        ``headers`` naming the step) or the parking queue (``"parked"``)."""
+        channel, work, retry = self._publish_channel, self._exchange, self._retry_exchange
+        if channel is None or work is None or retry is None:
             raise BrokerError("not connected")
-        exchange = self._exchange if queue is None else self._publish_channel.default_exchange
-        routing_key = WORK_ROUTING_KEY if queue is None else queue
+        routing_key = self.names.routing_key(task.lane)
+        exchange = {"lane": work, "retry": retry, "parked": channel.default_exchange}[to]
+        if to == "parked":
+            routing_key = self.names.parked
         async with self._inflight:
             try:
                 confirmation = await exchange.publish(
                     self._message(task, headers), routing_key, timeout=PUBLISH_TIMEOUT_S
                 )
             except _BROKER_ERRORS as exc:
+                BROKER_ERRORS.inc()
                 raise BrokerError(f"publish of {task.delivery_id} failed: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
+            BROKER_ERRORS.inc()
             raise BrokerError(f"publish of {task.delivery_id} not confirmed: {confirmation!r}")
 
     async def publish(self, tasks: Sequence[DeliveryTask]) -> None:
-        """Publish tasks to the work queue; returns once RabbitMQ confirmed every one.
+        """Publish tasks to their lanes; returns once RabbitMQ confirmed every one.
 
         Raises ``BrokerError`` if any publish failed (some others may have gone through:
         the outbox sweep and idempotent consumers make that harmless).
@@ -215,27 +236,33 @@ class Broker:
             raise errors[0]
 
     async def consume(self, handler: Handler) -> None:
-        """Start consuming the work queue with ``handler`` (returns once the consumer runs).
+        """Start consuming both lanes with ``handler`` (returns once the consumers run).
 
-        The AMQP message is acked after ``handler`` returns; ``RetryableDeliveryError``
-        sends the task to the next ladder step (parked after the last),
-        ``PermanentDeliveryError`` parks it; any other exception requeues it (bounded by
-        ``x-delivery-limit``).
+        Each lane has its own channel and prefetch; handlers hold a slot of the priority
+        gate, urgent tasks first. The AMQP message is acked after ``handler`` returns;
+        ``RetryableDeliveryError`` sends the task to the next ladder step (parked after the
+        last), ``PermanentDeliveryError`` parks it; any other exception requeues it
+        (bounded by ``x-delivery-limit``).
         """
         if self._connection is None:
             raise BrokerError("not connected")
+        specs = {s.name: s for s in topology(self.ladder, names=self.names)}
         try:
-            self._consume_channel = await self._connection.channel()
-            await self._consume_channel.set_qos(prefetch_count=self._prefetch)
-            queue = await self._consume_channel.declare_queue(
-                WORK_QUEUE, durable=True, arguments=topology(self.ladder)[0].arguments
-            )
+            for lane in LANES:
+                channel = await self._connection.channel()
+                self._consume_channels.append(channel)
+                await channel.set_qos(prefetch_count=self._prefetch)
+                spec = specs[self.names.work_queue(lane)]
+                queue = await channel.declare_queue(
+                    spec.name, durable=True, arguments=spec.arguments
+                )
 
-            async def on_message(message: AbstractIncomingMessage) -> None:
-                await self._process(message, handler)
+                async def on_message(message: AbstractIncomingMessage) -> None:
+                    await self._process(message, handler)
 
-            self._consumer_tag = await queue.consume(on_message)
+                await queue.consume(on_message)
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             raise BrokerError(f"cannot consume: {exc}") from exc
 
     async def _process(self, message: AbstractIncomingMessage, handler: Handler) -> None:
@@ -245,34 +272,34 @@ class Broker:
             log.error("broker.malformed_task", error=str(exc), message_id=message.message_id)
             await self._settle(message.reject(requeue=False))
             return
-        try:
-            await handler(task)
-        except RetryableDeliveryError as exc:
-            await self._reroute(message, task, exc.reason, park=task.attempt >= len(self.ladder))
-        except PermanentDeliveryError as exc:
-            await self._reroute(message, task, exc.reason, park=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("broker.handler_failed", delivery_id=task.delivery_id, error=repr(exc))
-            await asyncio.sleep(1.0)  # do not spin on a failing dependency (database down)
-            await self._settle(message.nack(requeue=True))
-        else:
-            await self._settle(message.ack())
+        async with self.gate.slot(1 if task.lane == URGENT else 0):
+            try:
+                await handler(task)
+            except RetryableDeliveryError as exc:
+                park = task.attempt >= len(self.ladder)
+                await self._reroute(message, task, exc.reason, park=park)
+            except PermanentDeliveryError as exc:
+                await self._reroute(message, task, exc.reason, park=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker.handler_failed", delivery_id=task.delivery_id, error=repr(exc))
+                await asyncio.sleep(1.0)  # do not spin on a failing dependency (database down)
+                await self._settle(message.nack(requeue=True))
+            else:
+                await self._settle(message.ack())
 
     async def _reroute(
         self, message: AbstractIncomingMessage, task: DeliveryTask, reason: str, *, park: bool
     ) -> None:
-        headers = {"x-last-error": reason[:1000]}
+        headers: dict[str, Any] = {"x-last-error": reason[:1000]}
         try:
             if park:
-                await self._publish_one(task, queue=PARKED_QUEUE, headers=headers)
+                await self._publish_one(task, to="parked", headers=headers)
             else:
-                step = self.ladder[task.attempt]
+                headers[RETRY_HEADER] = f"{self.ladder[task.attempt]:g}"
                 await self._publish_one(
-                    replace(task, attempt=task.attempt + 1),
-                    queue=retry_queue_name(step),
-                    headers=headers,
+                    replace(task, attempt=task.attempt + 1), to="retry", headers=headers
                 )
         except BrokerError as exc:
             log.warning("broker.reroute_failed", delivery_id=task.delivery_id, error=str(exc))
@@ -286,6 +313,7 @@ class Broker:
         try:
             await settle
         except _BROKER_ERRORS as exc:
+            BROKER_ERRORS.inc()
             log.warning("broker.settle_failed", error=repr(exc))
 
     async def queue_depths(self) -> dict[str, int]:
@@ -298,7 +326,7 @@ class Broker:
             raise BrokerError("not connected")
         depths: dict[str, int] = {}
         try:
-            for spec in topology(self.ladder):
+            for spec in topology(self.ladder, names=self.names):
                 queue = await self._publish_channel.declare_queue(
                     spec.name, passive=True, robust=False
                 )
@@ -310,18 +338,19 @@ class Broker:
 
     async def stop_consuming(self) -> None:
         """Stop taking new tasks (tasks in progress finish; unacked ones are redelivered)."""
-        channel, self._consume_channel = self._consume_channel, None
-        if channel is not None and not channel.is_closed:
-            try:
-                await channel.close()
-            except _BROKER_ERRORS as exc:
-                log.warning("broker.close_failed", error=repr(exc))
+        channels, self._consume_channels = self._consume_channels, []
+        for channel in channels:
+            if not channel.is_closed:
+                try:
+                    await channel.close()
+                except _BROKER_ERRORS as exc:
+                    log.warning("broker.close_failed", error=repr(exc))
 
     async def close(self) -> None:
         """Close the channels and the connection."""
         await self.stop_consuming()
         connection, self._connection = self._connection, None
-        self._publish_channel = self._exchange = None
+        self._publish_channel = self._exchange = self._retry_exchange = None
         if connection is not None and not connection.is_closed:
             try:
                 await connection.close()

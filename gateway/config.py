@@ -42,6 +42,15 @@ class NodeSettings(_Section):
     key_file: Path = Path("var/dev/node.key")
     cert_file: Path = Path("var/dev/node.crt")
     algorithm: str = "rsa-sha256"
+    # Encrypted PEM key: the password from a file, or from EDOC_NODE__KEY_PASSWORD.
+    key_password_file: Path | None = None
+    key_password: SecretStr | None = None
+    # Key in a PKCS#11 token (RFC 7512 URI, e.g. "pkcs11:token=edoc-node;object=node-key"):
+    # when set, key_file is not used; the user PIN from a file or EDOC_NODE__PKCS11_PIN.
+    pkcs11_uri: str | None = None
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    pkcs11_pin_file: Path | None = None
+    pkcs11_pin: SecretStr | None = None
 
 
 class StoreSettings(_Section):
@@ -49,6 +58,9 @@ class StoreSettings(_Section):
 
     url: str = "sqlite:///var/edoc/gateway.db"
     blob_dir: Path = Path("var/edoc/blobs")
+    # Where packet bytes live: "file" (blob_dir), "database" (the store's own database; the
+    # default on PostgreSQL) or "s3://bucket/prefix?endpoint_url=…&region=…".
+    blob_url: str | None = None
 
 
 class AmqpSettings(_Section):
@@ -59,6 +71,13 @@ class AmqpSettings(_Section):
     retry_ladder: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
     outbox_interval_s: float = Field(30.0, gt=0)
     outbox_older_than_s: float = Field(10.0, ge=0)
+    # Namespace of this node's exchanges and queues (None: the node code), so that nodes
+    # sharing one broker and virtual host never take each other's tasks.
+    prefix: str | None = Field(default=None, max_length=100)
+
+    def topology_prefix(self, node_code: str) -> str:
+        """The prefix of this node's topology: ``prefix``, else ``node_code``."""
+        return node_code if self.prefix is None else self.prefix
 
 
 class TrustSettings(_Section):
@@ -167,6 +186,8 @@ class HubSettings(_Section):
         ):
             raise ValueError("lgsp_trust_jwt needs lgsp_certificate: the APIM's PEM certificate")
         return self
+
+
 class CredentialsSettings(_Section):
     """Calling-system credentials in the store: the key that encrypts their secrets, the
     default rotation overlap and how often running processes look for changes."""
@@ -204,6 +225,18 @@ class DutiesSettings(_Section):
     revoke_after_days: int = Field(15, ge=1)
 
 
+class AdmissionSettings(_Section):
+    """Admission control at intake (``gateway.admission``): documents in flight per process
+    and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
+    from which a packet is checked on the large-packet lane."""
+
+    max_in_flight: int = Field(default=128, ge=0)
+    per_system: int = Field(default=64, ge=0)
+    retry_after_s: int = Field(default=1, ge=1)
+    large_packet_bytes: int = Field(default=4 * 2**20, ge=1024)
+    urgent_reserve: int = Field(default=16, ge=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration of a gateway process (immutable)."""
 
@@ -228,6 +261,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     hub: HubSettings = HubSettings()
     scan: ScanSettings = ScanSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     credentials: CredentialsSettings = CredentialsSettings()
     duties: DutiesSettings = DutiesSettings()
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
@@ -26,6 +27,7 @@ from gateway.legal.takedown import attachment_reports, ensure_fetchable, get_tom
 from gateway.receipts import NodeIdentity, Receipt
 from gateway.store import repository as repo
 from gateway.store.database import transaction
+from gateway.store.readers import read
 
 log = structlog.get_logger(__name__)
 NODE_CALLER = Caller("node", frozenset(), "off", "node")
@@ -95,9 +97,13 @@ def inbox_cursor(after: str | None) -> str | None:
 class Gateway:
     """Core operations: submit, inbox, fetch, ack, trace, sent."""
 
-    def __init__(self, intake: Intake, node: NodeIdentity | None) -> None:
+    def __init__(
+        self, intake: Intake, node: NodeIdentity | None, *, reader: AsyncEngine | None = None
+    ) -> None:
+        """``reader``: the engine reads use (``gateway.store.readers``; default the store's)."""
         self.intake = intake
         self.engine = intake.engine
+        self.reader = reader or intake.engine
         self.blobs = intake.blobs
         self.directory = intake.directory
         self.node = node
@@ -129,7 +135,7 @@ class Gateway:
         agencies = self.agencies_of(caller)
         if not agencies:
             return []
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             rows = await repo.inbox(conn, agencies, after=after, limit=limit)
             reports = await attachment_reports(conn, {r.message_id for r in rows})
         return [
@@ -153,7 +159,7 @@ class Gateway:
         ]
 
     async def _visible(self, caller: Caller, message_id: str) -> tuple[Any, list[Any]]:
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             message = await repo.get_message(conn, message_id)
             deliveries = await repo.deliveries_for(conn, message_id) if message else []
         if message is None:
@@ -282,7 +288,7 @@ class Gateway:
     async def trace(self, caller: Caller, message_id: str) -> Trace:
         """Return per-recipient delivery state and status history of a message."""
         message, deliveries = await self._visible(caller, message_id)
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             history = await repo.status_history(conn, message_id)
             reports = await attachment_reports(conn, [message_id])
             stone = await get_tombstone(conn, message_id)
@@ -333,7 +339,7 @@ class Gateway:
     ) -> list[dict[str, Any]]:
         """Return the messages the caller's agencies sent, newest first."""
         agencies: Iterable[str] = self.agencies_of(caller)
-        async with transaction(self.engine) as conn:
+        async with read(self.reader) as conn:
             rows = await repo.sent_messages(conn, list(agencies), after=after, limit=limit)
         return [
             {

@@ -8,7 +8,8 @@ and the commit makes the same delivery id arrive twice at the recipient (at-leas
 recipients deduplicate by delivery id, which never names two different deliveries).
 
 Tasks handled concurrently share their store transactions (``gateway.store.group_commit``):
-the loads of their delivery rows, and the marks ``delivered`` before their acks.
+the loads of their delivery rows (on the read engine when there is one), and the marks
+``delivered`` before their acks.
 
 A delivery-only process (used by the fault tests) is
 ``edoc-gateway deliveries worker --store URL --amqp URL --blobs DIR``.
@@ -54,14 +55,17 @@ class DeliveryService:
         transports: Mapping[str, Transport],
         *,
         on_parked: OnParked | None = None,
+        reader: AsyncEngine | None = None,
     ) -> None:
+        """``reader``: the engine that loads delivery rows (``gateway.store.readers``), so a
+        task costs the writer one transaction, the mark; default the store's engine."""
         self.engine = engine
         self.blobs = blobs
         self.broker = broker
         self.transports = dict(transports)
         self.on_parked = on_parked
         # Concurrent tasks share their store transactions: one to load, one to finish.
-        self._loader: GroupCommit[str, Loaded | None] = GroupCommit(engine, _load_batch)
+        self._loader: GroupCommit[str, Loaded | None] = GroupCommit(reader or engine, _load_batch)
         self._finisher: GroupCommit[str, bool] = GroupCommit(engine, _finish_batch)
 
     async def start(self) -> None:

@@ -253,3 +253,18 @@ class NetworkNotAllowed(AuthError):
     code = "NETWORK_NOT_ALLOWED"
     message_vi = "Địa chỉ mạng của hệ thống gọi không được phép"
     message_en = "The calling system may not connect from this network address"
+
+
+class Overloaded(Unavailable):
+    """Raised at intake when this process, or the calling system, already has its bounded
+    number of documents in flight (``gateway.admission``): refused at once, not queued.
+    ``retry_after_s`` is the delay the answer suggests (REST ``Retry-After``)."""
+
+    code = "OVERLOADED"
+    message_vi = "Hệ thống đang bận, vui lòng gửi lại sau"
+    message_en = "The gateway is busy, retry later"
+    retry_after_s: int = 1
+
+    def __init__(self, detail: str = "", *, retry_after_s: int = 1, path: str = "") -> None:
+        super().__init__(detail, path=path)
+        self.retry_after_s = retry_after_s

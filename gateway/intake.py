@@ -6,8 +6,12 @@ process, ``gateway.intake_checks``) → authorize (the caller speaks for ``From`
 delivery per recipient, status history and audit record; packets accepted concurrently
 share that transaction, ``gateway.store.group_commit``, and each caller is answered only
 after it commits) → publish (publisher confirms, then ``mark_published``; on failure the
-outbox sweep publishes later). Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``.
-A refusal writes only an audit record, in its own transaction, and is raised to the adapter.
+outbox sweep publishes later; a mailbox delivery is visible from the commit and is not
+published at all). Each stage is timed into ``metrics.INTAKE_STAGE_SECONDS``.
+Before all of it: admission (``gateway.admission``, a bounded number of documents in
+flight) and the duplicate known by its hash (``gateway.intake_duplicates``). A refusal
+writes only an audit record, batched with other writes (``gateway.audit_batch``), and is
+raised to the adapter.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +28,10 @@ from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from edxml.errors import EdxmlError
-from edxml.model import BusinessDocType, Envelope, StatusMessage
-from gateway import audit, metrics, statuses
+from edxml.model import Envelope, StatusMessage
+from gateway import audit, audit_batch, metrics
 from gateway.access import Access
+from gateway.admission import Admission, claims_urgent
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
 from gateway.calendar import OfficeCalendar
@@ -35,83 +39,22 @@ from gateway.directory import Directory
 from gateway.errors import (
     DuplicateMessage,
     GatewayError,
+    Overloaded,
     PayloadTooLarge,
     StoreError,
 )
-from gateway.intake_checks import Checked, CheckPool, run_checks
+from gateway.intake_checks import LARGE_PACKET_BYTES, Checked, CheckPool, run_checks
+from gateway.intake_duplicates import RecentDigests, duplicate_receipts
+from gateway.intake_plan import StoreRequest, Target, Writes, packet_priority, plan_packet
 from gateway.legal.wiring import apply_review
 from gateway.receipts import Receipt
 from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
-from gateway.store.database import transaction
 from gateway.store.group_commit import REQUEUE, GroupCommit
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class _Target:
-    recipient_code: str
-    resolved_code: str
-    endpoint_kind: str
-    endpoint_url: str | None
-
-
-@dataclass(frozen=True)
-class _StoreRequest:
-    """One checked packet waiting for its place in a shared store transaction."""
-
-    raw: bytes
-    packet: Envelope | StatusMessage
-    checked: Checked
-    caller: Caller
-    sha: str
-    blob_key: str
-    now: datetime
-    targets: list[_Target] | None
-
-    @property
-    def key(self) -> bulk.DuplicateKey:
-        """The duplicate key: sender, DocumentId, content hash, kind."""
-        p = self.packet
-        return (p.sender, p.document_id or "", self.sha, p.kind)
-
-    @property
-    def needs_reads(self) -> bool:
-        """Whether planning reads earlier rows (statuses, recall/update/replace links)."""
-        if isinstance(self.packet, StatusMessage):
-            return True
-        business = self.packet.business
-        return business is not None and business.doc_type != BusinessDocType.NEW
-
-
-@dataclass
-class _Planned:
-    """Everything one accepted packet writes, and what its caller is answered."""
-
-    receipt: Receipt
-    message: repo.NewMessage
-    deliveries: list[repo.NewDelivery]
-    statuses: list[dict[str, Any]]
-    event: audit.Event
-
-
-@dataclass
-class _Writes:
-    """Rows of planned packets not written yet; written together by :meth:`flush`."""
-
-    planned: list[_Planned] = field(default_factory=list)
-
-    async def flush(self, conn: AsyncConnection) -> None:
-        """Write the pending rows: messages, deliveries, statuses, audit records."""
-        if not self.planned:
-            return
-        batch, self.planned = self.planned, []
-        await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
-        await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
-        await audit.append_many(conn, [p.event for p in batch])
 
 
 Stored = tuple[Receipt, list[str]] | Receipt
@@ -133,11 +76,15 @@ class Intake:
         node_code: str | None = None,
         clock: Callable[[], datetime] | None = None,
         check_workers: int | None = None,
+        admission: Admission | None = None,
         access: Access | None = None,
         legal: Any = None,
+        large_packet_bytes: int = LARGE_PACKET_BYTES,
     ) -> None:
         """``check_workers``: processes for the edXML checks (``None``: one per core but
-        one; ``0``: inline, on the event loop)."""
+        one; ``0``: inline, on the event loop). ``admission``: the bounds of documents in
+        flight (default ``gateway.admission.Limits()``); ``large_packet_bytes``: the size from
+        which a packet is checked on the large-packet lane."""
         self.engine = engine
         self.blobs = blobs
         self.broker = broker
@@ -147,11 +94,15 @@ class Intake:
         self.max_bytes = max_bytes
         self.node_code = node_code
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.admission = admission or Admission()
         self.access = access or Access(directory)
-        self._checks = CheckPool(self.trust_anchors, check_workers)
         self.legal = legal  # gateway.legal.review.LegalReview: malware, PDF signatures, signer
-        self._writer: GroupCommit[_StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
+        self._checks = CheckPool(self.trust_anchors, check_workers, large_bytes=large_packet_bytes)
+        self._writer: GroupCommit[StoreRequest, Stored] = GroupCommit(engine, self._store_batch)
         self._marker: GroupCommit[list[str], int] = GroupCommit(engine, _mark_published)
+        self._recent = RecentDigests()
+        self._blobs_in_batch = bool(getattr(blobs, "transactional", False))
+        self._duplicates: GroupCommit[str, Receipt | None] = GroupCommit(engine, duplicate_receipts)
 
     async def accept(
         self, raw: bytes, caller: Caller, *, via: str = "rest", internal: bool = False
@@ -162,7 +113,11 @@ class Intake:
         notices): they skip the caller authorization.
         """
         try:
-            receipt = await self._accept(raw, caller, internal=internal)
+            if internal:
+                receipt = await self._accept(raw, caller, internal=internal)
+            else:
+                with self.admission.admit(caller.system_id, urgent=claims_urgent(raw)):
+                    receipt = await self._accept(raw, caller, internal=internal)
         except (EdxmlError, GatewayError) as exc:
             metrics.REJECTIONS.labels(code=exc.code).inc()
             metrics.PACKETS_RECEIVED.labels(kind="unknown", result="rejected").inc()
@@ -186,7 +141,8 @@ class Intake:
         """Like :meth:`check`, in a worker process (see ``gateway.intake_checks``)."""
         if len(raw) > self.max_bytes:
             raise PayloadTooLarge(f"{len(raw)} > {self.max_bytes} bytes")
-        checked, timings = await self._checks.check(raw, policy, now)
+        scan = self.legal is not None and self.legal.scanner is not None
+        checked, timings = await self._checks.check(raw, policy, now, scan=scan)
         _observe(timings)
         return checked
 
@@ -195,18 +151,29 @@ class Intake:
         send now (see ``gateway.access``)."""
         self.access.check_sender(caller, packet.sender)
 
-    def resolve(self, codes: Sequence[str]) -> list[_Target]:
+    def resolve(self, codes: Sequence[str]) -> list[Target]:
         """Resolve each recipient code to its live agency and endpoint (or raise)."""
         targets = []
         for code in codes:
             resolution = self.directory.resolve(code)
             endpoint = resolution.agency.endpoint
-            targets.append(_Target(code, resolution.agency.code, endpoint.kind, endpoint.url))
+            targets.append(Target(code, resolution.agency.code, endpoint.kind, endpoint.url))
         return targets
+
+    def original_of(self, system_id: str, sha: str) -> str | None:
+        """Return the message id that these bytes (by SHA-256) from ``system_id`` became,
+        when this process accepted them recently; ``None`` otherwise."""
+        return self._recent.original_of(system_id, sha)
 
     async def _accept(self, raw: bytes, caller: Caller, *, internal: bool) -> Receipt:
         if not internal:
             self.access.check_intake_open()
+        sha = hashlib.sha256(raw).hexdigest()
+        original = None if internal else self.original_of(caller.system_id, sha)
+        if original is not None:  # a duplicate, known by its hash: not checked again
+            known = await self._duplicates.submit(original)
+            if known is not None:
+                return known
         now = self.clock()
         checked = await self.check_async(raw, "off" if internal else caller.policy, now)
         packet = checked.packet
@@ -217,28 +184,31 @@ class Intake:
                 checked = await apply_review(
                     self.legal, raw, checked, caller.system_id, self.directory
                 )
-        sha = hashlib.sha256(raw).hexdigest()
-        targets: list[_Target] | None = None
+        targets: list[Target] | None = None
         if isinstance(packet, Envelope):
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
         with metrics.stage_timer("store"):
-            blob_key = await self.blobs.put(raw)  # content-addressed: a duplicate rewrites nothing
-            request = _StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
+            # Content-addressed: a duplicate rewrites nothing. A database blob store takes
+            # the bytes inside the store batch's transaction (``Writes.flush``).
+            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw)
+            request = StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
             try:
                 stored = await self._writer.submit(request)
             except DuplicateMessage:  # the same packet committed concurrently elsewhere
                 stored = await self._writer.submit(request)
         if isinstance(stored, Receipt):
+            self._recent.remember(caller.system_id, sha, stored.message_id)
             return stored  # duplicate: the original receipt, nothing new
         receipt, delivery_ids = stored
+        self._recent.remember(caller.system_id, sha, receipt.message_id)
         now_at = self.clock()
         for code in (*(r["resolved_code"] for r in receipt.recipients), packet.sender):
             self.directory.record_activity(code, now_at)
-        return await self._publish(receipt, delivery_ids)
+        return await self._publish(receipt, delivery_ids, packet_priority(packet))
 
     async def _store_batch(
-        self, conn: AsyncConnection, requests: Sequence[_StoreRequest]
+        self, conn: AsyncConnection, requests: Sequence[StoreRequest]
     ) -> list[Any]:
         """Store a batch of packets in the caller's transaction; one outcome per request.
 
@@ -248,7 +218,7 @@ class Intake:
         transition, unknown document) is its outcome; nothing of it was written.
         """
         found = await bulk.find_duplicates(conn, {r.key for r in requests})
-        writes = _Writes()
+        writes = Writes(blob_store=self.blobs if self._blobs_in_batch else None)
         taken: set[bulk.DuplicateKey] = set()
         outcomes: list[Any] = []
         for request in requests:
@@ -261,135 +231,35 @@ class Intake:
             if request.needs_reads:
                 await writes.flush(conn)
             try:
-                planned = await self._plan(conn, request)
+                planned = await plan_packet(
+                    conn,
+                    request,
+                    resolve=self.resolve,
+                    calendar=self.calendar,
+                    node_code=self.node_code,
+                )
             except StoreError:
                 raise
             except (EdxmlError, GatewayError) as exc:
                 outcomes.append(exc)
                 continue
             writes.planned.append(planned)
+            if self._blobs_in_batch:
+                writes.blobs[request.sha] = request.raw
             taken.add(request.key)
-            outcomes.append((planned.receipt, [d.id for d in planned.deliveries]))
+            outcomes.append((planned.receipt, planned.to_publish))
         await writes.flush(conn)
         return outcomes
 
-    async def _plan(self, conn: AsyncConnection, request: _StoreRequest) -> _Planned:
-        """Decide what one packet writes (reading the store only); raise its refusal."""
-        packet, checked, now, targets = (
-            request.packet,
-            request.checked,
-            request.now,
-            request.targets,
-        )
-        message_id = repo.new_id()
-        related_id: str | None = None
-        record_for: tuple[str, ...] = ()
-        record_doc: str | None = None
-        code: int | None = None
-        doc_type: int | None = None
-        if isinstance(packet, StatusMessage):
-            plan = await statuses.plan_status(conn, packet)
-            with metrics.stage_timer("resolve"):
-                targets = self.resolve(plan.route_to)
-            related_id = plan.document.id
-            record_for, record_doc = plan.record_for, plan.document.id
-            code = int(packet.status_code)
-        else:
-            assert targets is not None
-            business = await statuses.plan_business(conn, packet)
-            doc_type = packet.business.doc_type if packet.business else None
-            if business.related is not None:
-                related_id = business.related.id
-            if business.record_recall_for:
-                record_for, record_doc = business.record_recall_for, business.related.id
-                code = statuses.RECALL_REQUEST
-        deliveries = [
-            repo.NewDelivery(t.recipient_code, t.resolved_code, t.endpoint_kind, t.endpoint_url)
-            for t in targets
-        ]
-        verdict = checked.verification
-        legal = checked.legal
-        receipt = Receipt(
-            message_id=message_id,
-            kind=packet.kind,
-            document_id=packet.document_id or "",
-            sender=packet.sender,
-            content_sha256=request.sha,
-            accepted_at=now,
-            legal_receipt_at=self.calendar.legal_receipt_time(now),
-            signature={
-                "status": verdict.status,
-                "signer": verdict.signer,
-                "algorithm": verdict.algorithm,
-                **({"revocation": legal.signer_revocation} if legal is not None else {}),
-            },
-            attachments=legal.attachments if legal is not None else (),
-            recipients=tuple(
-                {
-                    "code": t.recipient_code,
-                    "resolved_code": t.resolved_code,
-                    "endpoint": t.endpoint_kind,
-                    "delivery_id": d.id,
-                    "state": "pending",
-                }
-                for t, d in zip(targets, deliveries, strict=True)
-            ),
-            warnings=checked.warnings,
-            node=self.node_code,
-            related_message_id=related_id,
-        )
-        message = repo.NewMessage(
-            id=message_id,
-            kind=packet.kind,
-            sender=packet.sender,
-            document_id=packet.document_id or "",
-            content_sha256=request.sha,
-            blob_key=request.blob_key,
-            size=len(request.raw),
-            caller_system=request.caller.system_id,
-            accepted_at=now,
-            legal_receipt_at=receipt.legal_receipt_at,
-            signature_status=verdict.status,
-            signer=verdict.signer,
-            algorithm=verdict.algorithm,
-            business_doc_type=doc_type,
-            related_message_id=related_id,
-            status_code=int(packet.status_code) if isinstance(packet, StatusMessage) else None,
-            receipt_json=json.dumps(receipt.as_dict(), ensure_ascii=False),
-        )
-        status_rows = (
-            [
-                {
-                    "document_message_id": record_doc,
-                    "recipient_code": recipient,
-                    "status_code": code,
-                    "status_message_id": message_id,
-                    "at": now,
-                }
-                for recipient in record_for
-            ]
-            if record_doc is not None and code is not None
-            else []
-        )
-        event = audit.Event(
-            "received",
-            actor=request.caller.system_id,
-            message_id=message_id,
-            agency=packet.sender,
-            detail={
-                "kind": packet.kind,
-                "document_id": packet.document_id,
-                "sha256": request.sha,
-                "size": len(request.raw),
-                "signature": verdict.status,
-                "recipients": [t.resolved_code for t in targets],
-                "status_code": code,
-            },
-        )
-        return _Planned(receipt, message, deliveries, status_rows, event)
-
-    async def _publish(self, receipt: Receipt, delivery_ids: list[str]) -> Receipt:
-        tasks = [DeliveryTask(delivery_id=i, message_id=receipt.message_id) for i in delivery_ids]
+    async def _publish(
+        self, receipt: Receipt, delivery_ids: list[str], priority: int = 0
+    ) -> Receipt:
+        mailboxes = sum(1 for r in receipt.recipients if r["endpoint"] == "mailbox")
+        if mailboxes:  # delivered by the store commit itself (gateway.intake_plan.Writes)
+            metrics.DELIVERIES.labels(transport="mailbox", result="delivered").inc(mailboxes)
+        if not delivery_ids:
+            return receipt
+        tasks = [DeliveryTask(i, receipt.message_id, priority=priority) for i in delivery_ids]
         try:
             with metrics.stage_timer("publish"):
                 await self.broker.publish(tasks)
@@ -398,7 +268,10 @@ class Intake:
             log.warning("publish deferred to outbox", message_id=receipt.message_id, error=str(exc))
             return receipt
         self._marker.enqueue(delivery_ids).add_done_callback(_log_mark_failure)
-        return receipt.with_states({r["code"]: "published" for r in receipt.recipients})
+        published = set(delivery_ids)
+        return receipt.with_states(
+            {r["code"]: "published" for r in receipt.recipients if r["delivery_id"] in published}
+        )
 
     async def flush(self) -> None:
         """Wait until every confirmed publish so far is marked in the store."""
@@ -408,6 +281,8 @@ class Intake:
         """Answer queued store requests, flush pending marks, stop the background writers."""
         await self._writer.close()
         await self._marker.close()
+        await self._duplicates.close()
+        await audit_batch.flush(self.engine)
 
     async def _duplicate_receipt(self, conn: Any, dup: repo.MessageRow) -> Receipt:
         original = Receipt.from_dict(json.loads(dup.receipt_json))
@@ -418,21 +293,23 @@ class Intake:
         self, raw: bytes, caller: Caller, via: str, exc: EdxmlError | GatewayError
     ) -> None:
         mark_audited()
+        event = audit.Event(
+            "rejected",
+            actor=caller.system_id,
+            outcome=exc.code,
+            detail={
+                "via": via,
+                "path": exc.path,
+                "message_en": exc.text_en,
+                "sha256": hashlib.sha256(raw).hexdigest(),
+                "size": len(raw),
+            },
+        )
+        if isinstance(exc, Overloaded):  # answer at once; the record commits with the next batch
+            audit_batch.record_soon(self.engine, event)
+            return
         try:
-            async with transaction(self.engine) as conn:
-                await audit.append(
-                    conn,
-                    event="rejected",
-                    actor=caller.system_id,
-                    outcome=exc.code,
-                    detail={
-                        "via": via,
-                        "path": exc.path,
-                        "message_en": exc.text_en,
-                        "sha256": hashlib.sha256(raw).hexdigest(),
-                        "size": len(raw),
-                    },
-                )
+            await audit_batch.record(self.engine, event)
         except GatewayError as store_exc:
             log.error("cannot audit a rejection", code=exc.code, error=str(store_exc))
 

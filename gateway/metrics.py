@@ -148,6 +148,14 @@ BUILD_INFO = Info(
     namespace=NAMESPACE,
     registry=REGISTRY,
 )
+DELIVERIES_IN_STATE = Gauge(
+    "deliveries_in_state",
+    "Deliveries in the store by state (pending|published|delivered|retrying|parked|acked); "
+    "the same figure on every process of one store.",
+    ["state"],
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

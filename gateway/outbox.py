@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.broker import Broker, DeliveryTask
 from gateway.errors import GatewayError
+from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import transaction
 
@@ -36,10 +37,13 @@ async def sweep(engine: AsyncEngine, broker: Broker, *, older_than_s: float) -> 
     while True:
         async with transaction(engine) as conn:
             rows = await repo.unpublished(conn, older_than=cutoff, limit=BATCH)
-        rows = [r for r in rows if r.id not in seen]
+            rows = [r for r in rows if r.id not in seen]
+            urgency = await bulk.priorities(conn, {r.message_id for r in rows})
         if not rows:
             return total
-        await broker.publish([DeliveryTask(r.id, r.message_id) for r in rows])
+        await broker.publish(
+            [DeliveryTask(r.id, r.message_id, priority=urgency.get(r.message_id, 0)) for r in rows]
+        )
         async with transaction(engine) as conn:
             await repo.mark_published(conn, [r.id for r in rows])
         seen.update(r.id for r in rows)

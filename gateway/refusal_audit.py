@@ -18,9 +18,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
+from gateway import audit, audit_batch
 from gateway.errors import GatewayError
-from gateway.store.database import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -89,21 +88,20 @@ async def _write(engine: AsyncEngine | None, request: web.Request, status: int, 
         return
     # Unauthenticated: what the caller claimed to be, kept as detail, never as the actor.
     claimed = request.headers.get("X-Edoc-System") or request.headers.get("XroadVnpt-systemid")
+    event = audit.Event(
+        "rejected",
+        outcome=code,
+        detail={
+            "via": "edge",
+            "claimed_system": claimed,
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "remote": request.remote,
+        },
+    )
     try:
-        async with transaction(engine) as conn:
-            await audit.append(
-                conn,
-                event="rejected",
-                outcome=code,
-                detail={
-                    "via": "edge",
-                    "claimed_system": claimed,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "remote": request.remote,
-                },
-            )
+        await audit_batch.record(engine, event)  # shares a transaction with other writes
     except GatewayError as exc:
         log.error("cannot audit a refusal", code=code, error=str(exc))
 

@@ -7,9 +7,9 @@ worker picks the transport by ``DeliveryRow.endpoint_kind``.
 
 from __future__ import annotations
 
-from typing import Protocol
+from gateway.ports import DeliveryView, MessageView, Transport
 
-from gateway.store.repository import DeliveryRow, MessageRow
+__all__ = ["MailboxTransport", "PermanentDeliveryError", "RetryableDeliveryError", "Transport"]
 
 
 class DeliveryFailed(Exception):
@@ -28,26 +28,12 @@ class PermanentDeliveryError(DeliveryFailed):
     """Raised by a transport when retrying cannot help (4xx, no endpoint URL); parks it."""
 
 
-class Transport(Protocol):
-    """Hands one delivery's packet to its recipient; returns when the recipient has it."""
-
-    kind: str
-
-    async def deliver(self, delivery: DeliveryRow, packet: bytes, message: MessageRow) -> None:
-        """Deliver ``packet`` or raise ``RetryableDeliveryError`` / ``PermanentDeliveryError``."""
-        ...
-
-    async def close(self) -> None:
-        """Release what the transport holds (HTTP sessions, connections)."""
-        ...
-
-
 class MailboxTransport:
     """Pull delivery: nothing is sent; marking the delivery delivered puts it in the inbox."""
 
     kind = "mailbox"
 
-    async def deliver(self, delivery: DeliveryRow, packet: bytes, message: MessageRow) -> None:
+    async def deliver(self, delivery: DeliveryView, packet: bytes, message: MessageView) -> None:
         """Accept the delivery as is (the recipient fetches it from its inbox)."""
         return None
 

@@ -18,7 +18,7 @@ from adapters.push.signature import (
     SigningKey,
     sign_request,
 )
-from gateway.store.repository import DeliveryRow, MessageRow
+from gateway.ports import DeliveryView, MessageView
 from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -49,7 +49,7 @@ class PushTransport:
             self._owns_session = True
         return self._session
 
-    async def deliver(self, delivery: DeliveryRow, packet: bytes, message: MessageRow) -> None:
+    async def deliver(self, delivery: DeliveryView, packet: bytes, message: MessageView) -> None:
         """POST ``packet`` to the delivery's endpoint URL; raise on failure (see module)."""
         if not delivery.endpoint_url:
             raise PermanentDeliveryError("push endpoint has no URL")

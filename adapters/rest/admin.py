@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.rest.admin_keys import ACTOR
 from adapters.rest.admin_takedown import takedown
+from adapters.rest.keys import ADMIN_ACTOR
 from gateway import appkeys
 from gateway import directory_ops as ops
 from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
@@ -27,7 +27,6 @@ from gateway.directory_store import certificate_rows, change_log, find_agency, l
 from gateway.errors import AuthError, CodeUnknown, GatewayError, http_status_for
 
 _TOKENS = web.AppKey("admin_tokens", dict)
-_ACTOR = ACTOR
 
 
 def _dumps(value: Any) -> str:
@@ -79,7 +78,7 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
     if name is None:
         raise AuthError("admin token refused")
     user = request.headers.get("X-Admin-User", "").strip()[:100]
-    request[_ACTOR] = f"admin:{name}" + (f":{user}" if user else "")
+    request[ADMIN_ACTOR] = f"admin:{name}" + (f":{user}" if user else "")
     return await handler(request)
 
 
@@ -183,7 +182,7 @@ async def put_agency(request: web.Request) -> web.Response:
     result = await ops.import_agencies(
         _engine(request),
         parsed,
-        actor=request[_ACTOR],
+        actor=request[ADMIN_ACTOR],
         retire_missing=False,
         reason=body.get("reason"),
     )
@@ -218,7 +217,7 @@ async def set_endpoint(request: web.Request) -> web.Response:
         _engine(request),
         request.match_info["code"],
         endpoint,
-        actor=request[_ACTOR],
+        actor=request[ADMIN_ACTOR],
         reason=body.get("reason"),
     )
     await _changed(request)
@@ -235,7 +234,7 @@ async def bind_system(request: web.Request) -> web.Response:
         _engine(request),
         request.match_info["code"],
         system_id.strip(),
-        actor=request[_ACTOR],
+        actor=request[ADMIN_ACTOR],
         unbind=bool(body.get("unbind")),
         reason=body.get("reason"),
     )
@@ -249,7 +248,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     if not isinstance(body.get("pem"), str):
         raise BadRequest("pem is required")
     fingerprint = await ops.add_certificate(
-        _engine(request), request.match_info["code"], body["pem"], actor=request[_ACTOR]
+        _engine(request), request.match_info["code"], body["pem"], actor=request[ADMIN_ACTOR]
     )
     await _changed(request)
     return _json({"fingerprint": fingerprint}, status=201)
@@ -259,7 +258,8 @@ async def lifecycle(request: web.Request) -> web.Response:
     """POST /agencies/{code}/{action}: rename, merge, split, retire, suspend, reactivate."""
     body = await _body(request)
     code, action = request.match_info["code"], request.match_info["action"]
-    engine, actor, reason, at = _engine(request), request[_ACTOR], body.get("reason"), _when(body)
+    engine, actor = _engine(request), request[ADMIN_ACTOR]
+    reason, at = body.get("reason"), _when(body)
     result: Any
     if action == "rename":
         result = await ops.rename(
@@ -316,7 +316,7 @@ async def import_(request: web.Request) -> web.Response:
     result = await ops.import_agencies(
         _engine(request),
         parsed,
-        actor=request[_ACTOR],
+        actor=request[ADMIN_ACTOR],
         retire_missing=retire,
         dry_run=dry_run,
         reason=request.query.get("reason"),
@@ -362,7 +362,7 @@ async def suspend_inactive(request: web.Request) -> web.Response:
         _engine(request),
         [c for c, _ in idle],
         "suspended",
-        actor=request[_ACTOR],
+        actor=request[ADMIN_ACTOR],
         reason=f"no activity for {days} days",
     )
     await _changed(request)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest.admin_keys import ACTOR
+from adapters.rest.keys import ADMIN_ACTOR
 from gateway import appkeys
 from gateway.errors import RequestInvalid
 from gateway.legal.takedown import take_down
@@ -31,7 +31,7 @@ async def takedown(request: web.Request) -> web.Response:
         request.config_dict[appkeys.ENGINE],
         request.config_dict[appkeys.BLOBS],
         request.match_info["message_id"],
-        actor=str(request.get(ACTOR, "admin")),
+        actor=request.get(ADMIN_ACTOR, "admin"),
         reason=reason.strip(),
     )
     return web.json_response(

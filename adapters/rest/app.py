@@ -15,7 +15,7 @@ from adapters.rest import handlers
 from adapters.rest.openapi import OPENAPI
 from adapters.rest.reading import dumps
 from edxml.errors import EdxmlError
-from gateway.errors import GatewayError, http_status_for
+from gateway.errors import GatewayError, Overloaded, http_status_for
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +30,10 @@ def error_response(error: EdxmlError | GatewayError) -> web.Response:
             "path": error.path,
         }
     }
-    return web.json_response(body, status=http_status_for(error), dumps=dumps)
+    response = web.json_response(body, status=http_status_for(error), dumps=dumps)
+    if isinstance(error, Overloaded):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 @web.middleware

@@ -14,9 +14,9 @@ from lxml import etree
 from adapters.soap.context import HubContext, context_of
 from adapters.soap.envelope import HubRequest
 from edxml.edoc_vn import MimePart
+from gateway import hub_numbers as hub_ids
 from gateway.auth import Caller
 from gateway.errors import NotFound, RequestInvalid
-from gateway.store import hub_ids
 
 _T = TypeVar("_T")
 BIG = 1 * 2**20

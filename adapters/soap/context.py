@@ -13,8 +13,8 @@ from aiohttp import web
 
 from adapters.soap.credentials import HubCredentials
 from adapters.soap.lgsp import LgspTrust, load_trust
-from adapters.vxp.context import Core
 from gateway import appkeys
+from gateway.ports import Core
 
 STATE: web.AppKey[dict[str, Any]] = web.AppKey("hub_state", dict)
 ENVELOPE_LIMIT = 4 * 2**20

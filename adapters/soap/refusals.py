@@ -14,10 +14,8 @@ from aiohttp import web
 from adapters.soap.context import context_of
 from adapters.soap.envelope import ReportError
 from edxml.errors import BilingualError
-from gateway import audit
-from gateway.errors import GatewayError
+from gateway.audit_refusals import record_refusal
 from gateway.refusal_audit import is_audited, mark_audited
-from gateway.store.database import transaction
 
 log = structlog.get_logger("adapters.soap")
 
@@ -49,21 +47,16 @@ async def audit_refusal(
     engine = context_of(request).engine
     if engine is None:
         return
-    try:
-        async with transaction(engine) as conn:
-            await audit.append(
-                conn,
-                event="rejected",
-                actor=actor,
-                outcome=code,
-                detail={
-                    "via": via,
-                    "action": action,
-                    "claimed_agency": claimed,
-                    "path": request.path,
-                    "remote": request.remote,
-                    "message_en": getattr(error, "text_en", None),
-                },
-            )
-    except GatewayError as exc:
-        log.error("cannot audit a refusal", code=code, error=str(exc))
+    await record_refusal(
+        engine,
+        actor=actor,
+        outcome=code,
+        detail={
+            "via": via,
+            "action": action,
+            "claimed_agency": claimed,
+            "path": request.path,
+            "remote": request.remote,
+            "message_en": getattr(error, "text_en", None),
+        },
+    )

@@ -23,11 +23,11 @@ from adapters.soap.context import STATE, HubContext, context_of, given
 from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
 from adapters.soap.refusals import audit_refusal, report_error
-from adapters.vxp.context import Core
 from edxml.errors import EdxmlError
+from gateway import hub_numbers as hub_ids
 from gateway.auth import Caller
 from gateway.errors import AuthError, Forbidden, GatewayError, RequestInvalid
-from gateway.store import hub_ids
+from gateway.ports import Core
 
 log = structlog.get_logger("adapters.soap.rest")
 PAGE = 500

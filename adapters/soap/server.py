@@ -34,10 +34,10 @@ from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
 from adapters.soap.reading import read_head, read_rest
 from adapters.soap.refusals import INTERNAL, audit_refusal, report_error
-from adapters.vxp.context import Core
 from edxml.edoc_vn import MimePart, child_text, key_info
 from edxml.errors import EdxmlError
 from gateway.errors import GatewayError, PayloadTooLarge
+from gateway.ports import Core
 
 log = structlog.get_logger("adapters.soap")
 HEAD_BYTES = ENVELOPE_LIMIT + 2**16

@@ -20,8 +20,8 @@ from edxml.edoc_vn_build import element
 from edxml.edoc_vn_build import status as status_element
 from edxml.model import Code, ResponseFor, StatusMessage
 from edxml.parse import parse
+from gateway import hub_numbers as hub_ids
 from gateway.errors import NotFound, RequestInvalid, SenderNotAllowed
-from gateway.store import hub_ids
 
 VIETNAM = timezone(timedelta(hours=7))
 _FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%d/%m/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S")

@@ -35,13 +35,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from adapters.vxp.context import Core
 from adapters.vxp.errors import SYSTEM_ERROR
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
 from gateway.auth import Caller
 from gateway.errors import GatewayError, Unavailable
+from gateway.ports import Core, DeliveryView, MessageView
 from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger("adapters.vxp.client")
@@ -248,7 +248,7 @@ class VxpTransport:
         self.client = client
         self.node = node
 
-    async def deliver(self, delivery: Any, packet: bytes, message: Any) -> None:
+    async def deliver(self, delivery: DeliveryView, packet: bytes, message: MessageView) -> None:
         """Send ``packet`` unchanged, with this node's hop in the request; raise retryable
         or permanent delivery errors."""
         messagetype = "status" if message.kind == "status" else "edoc"

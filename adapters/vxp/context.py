@@ -19,38 +19,7 @@ from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
 from gateway import appkeys
 from gateway.auth import Caller
 from gateway.errors import RequestInvalid
-
-
-class Core(Protocol):
-    """The core operations the VXP adapter calls (``gateway.core.Gateway``)."""
-
-    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Any:
-        """Accept a document or status packet; return its receipt."""
-        ...
-
-    async def inbox(self, caller: Caller, *, after: str | None, limit: int) -> list[Any]:
-        """Return the caller's delivered, unacknowledged items after a cursor."""
-        ...
-
-    async def fetch(self, caller: Caller, message_id: str) -> bytes:
-        """Return the exact packet bytes of a message addressed to the caller."""
-        ...
-
-    async def ack(self, caller: Caller, message_id: str) -> Any:
-        """Acknowledge the caller's delivery of a message."""
-        ...
-
-    async def refuse(self, caller: Caller, message_id: str, reason: str) -> Any:
-        """Refuse the transfer of the caller's delivery of a message (``updateStatus fail``)."""
-        ...
-
-    async def sent(self, caller: Caller, **filters: Any) -> list[Any]:
-        """Return what the caller's agencies sent, with per-recipient state."""
-        ...
-
-    async def trace(self, caller: Caller, message_id: str) -> Any:
-        """Return every recorded event of a message the caller sent or received."""
-        ...
+from gateway.ports import Core
 
 
 class AgencyRegistry(Protocol):

@@ -33,7 +33,7 @@ from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, Req
 
 log = structlog.get_logger("adapters.vxp")
 
-BODY_KEY = web.RequestKey("vxp.body", bytes)
+BODY_KEY = web.RequestKey("vxp.body", bytes)  # typed: aiohttp warns on str request keys
 SERVICE_TYPE = "eDoc"
 MESSAGE_TYPES = {"edoc": "document", "status": "status"}
 TRANSPORT_ACKS = ("done", "fail", "processing")

@@ -18,10 +18,8 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
-from gateway.errors import GatewayError
+from gateway.audit_refusals import record_refusal
 from gateway.refusal_audit import mark_audited
-from gateway.store.database import transaction
 
 log = structlog.get_logger("adapters.vxp.refusals")
 
@@ -80,14 +78,9 @@ class AuditChainSink:
         if engine is None:
             log.warning("vxp.refusal_not_audited", op=refusal.op, code=refusal.code)
             return
-        try:
-            async with transaction(engine) as conn:
-                await audit.append(
-                    conn,
-                    event="rejected",
-                    actor=refusal.claimed_system if refusal.authenticated else None,
-                    outcome=refusal.code,
-                    detail=refusal.detail(),
-                )
-        except GatewayError as exc:
-            log.error("vxp.refusal_audit_failed", code=refusal.code, error=str(exc))
+        await record_refusal(
+            engine,
+            outcome=refusal.code,
+            actor=refusal.claimed_system if refusal.authenticated else None,
+            detail=refusal.detail(),
+        )

@@ -25,12 +25,13 @@ from adapters.vxp import agencies, mailbox
 from adapters.vxp import errors as vxp
 from adapters.vxp.accounts import SystemLike
 from adapters.vxp.auth import SystemRecord, authenticate, claimed_system
-from adapters.vxp.context import STATE, AgencyRegistry, Core, VxpContext, context_of
+from adapters.vxp.context import STATE, AgencyRegistry, VxpContext, context_of
 from adapters.vxp.refusals import RefusalSink, VxpRefusal
 from adapters.vxp.signing import VIETNAM, SignedRequest
 from edxml.errors import EdxmlError
 from gateway.auth import Caller
 from gateway.errors import GatewayError, RequestInvalid
+from gateway.ports import Core
 
 log = structlog.get_logger("adapters.vxp")
 

@@ -14,13 +14,16 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.app import delivery_transports
 from gateway.broker import Broker, DeliveryTask
+from gateway.commands.guard import fail
 from gateway.config import load_settings
 from gateway.delivery import DeliveryService, close_transports
 from gateway.duties import Scheduler
 from gateway.duties_builtin import outbox_duty
 from gateway.errors import GatewayError
+from gateway.nodekey import load_key, uses_protected_key
+from gateway.store import bulk
 from gateway.store import repository as repo
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema, transaction
 
 app = typer.Typer(help="Parked deliveries, replay, and a stand-alone delivery worker.")
@@ -29,8 +32,7 @@ CONFIG = typer.Option(None, "--config", "-c", help="TOML configuration file")
 
 
 def _fail(exc: GatewayError) -> typer.Exit:
-    typer.echo(f"{exc.code}: {exc.text_en}", err=True)
-    return typer.Exit(1)
+    return fail(exc)
 
 
 async def _parked(store_url: str) -> list[repo.DeliveryRow]:
@@ -80,19 +82,27 @@ def parked_command(
 
 
 async def replay(
-    store_url: str, amqp_url: str, ladder: tuple[float, ...], ids: list[str] | None
+    store_url: str,
+    amqp_url: str,
+    ladder: tuple[float, ...],
+    ids: list[str] | None,
+    prefix: str = "",
 ) -> list[str]:
-    """Reset parked deliveries (``ids``, or all when ``None``) and publish them again."""
+    """Reset parked deliveries (``ids``, or all when ``None``) and publish them again
+    (to the topology of ``prefix``)."""
     engine = create_engine(store_url)
-    broker = Broker()
+    broker = Broker(prefix)
     try:
         await create_schema(engine)
         async with transaction(engine) as conn:
             wanted = ids if ids is not None else [r.id for r in await repo.parked(conn)]
             rows = await repo.reset_for_replay(conn, wanted)
+            urgency = await bulk.priorities(conn, {r.message_id for r in rows})
         if rows:
             await broker.connect(amqp_url, ladder=ladder)
-            await broker.publish([DeliveryTask(r.id, r.message_id) for r in rows])
+            await broker.publish(
+                [DeliveryTask(r.id, r.message_id, 0, urgency.get(r.message_id, 0)) for r in rows]
+            )
             async with transaction(engine) as conn:
                 await repo.mark_published(conn, [r.id for r in rows])
         return [r.id for r in rows]
@@ -119,6 +129,7 @@ def replay_command(
                 settings.amqp.url,
                 tuple(settings.amqp.retry_ladder),
                 None if all_ else list(ids),
+                settings.amqp.topology_prefix(settings.node.code),
             )
         )
     except GatewayError as exc:
@@ -133,7 +144,10 @@ def replay_command(
         raise typer.Exit(1)
 
 
-def _node_key(path: Path | None) -> Any:
+def _node_key(node: Any) -> Any:
+    if uses_protected_key(node):
+        return load_key(node)
+    path = node.key_file
     if path is not None and path.is_file():
         key: Any = load_pem_private_key(path.read_bytes(), password=None)
         return key  # type: ignore[no-any-return]
@@ -151,14 +165,18 @@ async def run_worker(
     node_code: str,
     sweep_interval_s: float,
     sweep_older_than_s: float,
+    prefix: str | None = None,
+    blob_url: str | None = None,
 ) -> None:
-    """Run delivery workers and the outbox sweep until SIGTERM or SIGINT."""
+    """Run delivery workers and the outbox sweep until SIGTERM or SIGINT (``prefix``: the
+    topology namespace, by default ``node_code``; ``blob_url``: see ``store.blob_url``)."""
     engine = create_engine(store_url)
     await create_schema(engine)
-    broker = Broker()
+    broker = Broker(node_code if prefix is None else prefix)
     await broker.connect(amqp_url, prefetch=prefetch, ladder=ladder)
     transports = delivery_transports(node_key=node_key, node_code=node_code)
-    service = DeliveryService(engine, FileBlobStore(blob_dir), broker, transports)
+    blobs = open_blob_store(blob_url, blob_dir, store_url, engine)
+    service = DeliveryService(engine, blobs, broker, transports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,6 +193,7 @@ async def run_worker(
         await service.stop()
         await broker.close()
         await close_transports(transports)
+        await close_blob_store(blobs)
         await engine.dispose()
 
 
@@ -203,7 +222,7 @@ def worker_command(
                 blob_dir=blobs or settings.store.blob_dir,
                 ladder=steps,
                 prefetch=settings.amqp.prefetch,
-                node_key=_node_key(settings.node.key_file),
+                node_key=_node_key(settings.node),
                 node_code=settings.node.code,
                 sweep_interval_s=sweep_interval or settings.amqp.outbox_interval_s,
                 sweep_older_than_s=(
@@ -211,6 +230,8 @@ def worker_command(
                     if sweep_older_than is not None
                     else settings.amqp.outbox_older_than_s
                 ),
+                prefix=settings.amqp.topology_prefix(settings.node.code),
+                blob_url=settings.store.blob_url,
             )
         )
     except GatewayError as exc:

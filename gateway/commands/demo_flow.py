@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -32,10 +33,12 @@ from gateway.app import build_app
 from gateway.auth import sign_request
 from gateway.commands.local_services import LocalRabbitMQ, free_port, make_dev_pki, port_open
 from gateway.config import load_settings
+from gateway.topology import Names, topology
 
 SENDER, PUSH, PULL = "000.00.00.G22", "000.00.00.H17", "000.00.00.H41"
 SECRETS = {"demo-vpcp": "demo-secret-vpcp", "demo-push": "demo-secret-push", "demo-pull": "d-p"}
 STEP_TIMEOUT_S = 90.0
+DEMO_LADDER = (1.0, 5.0)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -54,6 +57,19 @@ async def _amqp_answers(url: str) -> bool:
         return False
     await connection.close()
     return True
+
+
+async def _delete_topology(url: str, prefix: str) -> None:
+    """Remove the demo's queues and exchanges from a broker it shares with others."""
+    names = Names(prefix)
+    with contextlib.suppress(Exception):
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            for spec in topology(DEMO_LADDER, names=names):
+                await channel.queue_delete(spec.name)
+            for exchange in (names.work_exchange, names.retry_exchange):
+                await channel.exchange_delete(exchange)
 
 
 class Client:
@@ -94,7 +110,7 @@ async def _until(what: str, probe: Callable[[], Awaitable[Any]]) -> Any:
     raise TimeoutError(f"timed out waiting for: {what}")
 
 
-def _settings(tmp: Path, amqp_url: str, pki: Any, push_url: str) -> Any:
+def _settings(tmp: Path, amqp_url: str, pki: Any, push_url: str, prefix: str) -> Any:
     agencies = [
         {"code": SENDER, "name": "Văn phòng Chính phủ", "systems": "demo-vpcp"},
         {
@@ -111,7 +127,12 @@ def _settings(tmp: Path, amqp_url: str, pki: Any, push_url: str) -> Any:
         listen={"host": "127.0.0.1", "port": free_port()},
         node={"code": SENDER, "key_file": pki.node_key, "cert_file": pki.node_chain},
         store={"url": f"sqlite:///{tmp / 'gateway.db'}", "blob_dir": str(tmp / "blobs")},
-        amqp={"url": amqp_url, "retry_ladder": [1, 5], "outbox_interval_s": 2.0},
+        amqp={
+            "url": amqp_url,
+            "retry_ladder": list(DEMO_LADDER),
+            "outbox_interval_s": 2.0,
+            "prefix": prefix,
+        },
         trust={"anchors": [pki.ca_cert]},
         calendar_file=REPO / "config" / "calendar.toml",
         systems=[
@@ -250,7 +271,10 @@ async def _run(config: Path | None) -> int:
             received: asyncio.Queue[bytes] = asyncio.Queue()
             push_port = free_port()
             push_runner = await _push_recipient(push_port, received)
-            settings = _settings(tmp, url, pki, f"http://127.0.0.1:{push_port}/edoc/in")
+            # Its own topology namespace: a gateway already running on this broker (same
+            # node code, same virtual host) must not consume the demo's deliveries.
+            prefix = f"edoc-demo-{uuid.uuid4().hex[:8]}"
+            settings = _settings(tmp, url, pki, f"http://127.0.0.1:{push_port}/edoc/in", prefix)
             runner = web.AppRunner(build_app(settings), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", settings.listen.port).start()
@@ -261,6 +285,8 @@ async def _run(config: Path | None) -> int:
             finally:
                 await runner.cleanup()
                 await push_runner.cleanup()
+                if local is None:
+                    await _delete_topology(url, prefix)
         except Exception as exc:
             say("FAILED", f"{type(exc).__name__}: {exc}")
             return 1

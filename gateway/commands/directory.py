@@ -18,6 +18,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import directory_ops as ops
+from gateway.commands.guard import fail
 from gateway.directory import Endpoint, agency_to_record, parse_datetime
 from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
 from gateway.directory_sql import SqlDirectory
@@ -57,8 +58,7 @@ def _run(config: Path | None, store: str | None, work: Callable[[AsyncEngine], A
     try:
         return asyncio.run(main())
     except GatewayError as exc:
-        typer.echo(f"{exc.code}: {exc.text_en} / {exc.text_vi}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(exc) from exc
 
 
 def _print(value: Any) -> None:

@@ -15,7 +15,9 @@ executables in Office files, RAR and secret documents: ``edxml.content``,
    certificate belongs to the sending agency (``SIGNER_NOT_SENDER``, refusal or warning).
 
 The result (:class:`LegalReport`) goes into the receipt, the trace and the inbox item.
-Blocking work (decoding, pyhanko, OCSP/CRL fetches) runs in threads.
+Blocking work (decoding, pyhanko, OCSP/CRL fetches) runs in threads. The attachments are
+decoded here only for the scan and the PDF report (``gateway.legal.contents``); the rest
+of what is reported of them was summed up by the intake checks.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from edxml.attachments import DecodedAttachment, decode_attachments
-from edxml.content import detected_type, macro_files, open_head, sniff, zip_members
+from edxml.content import sniff, zip_members
 from edxml.errors import WARN_MACRO_ENABLED
 from edxml.model import Envelope, StatusMessage
-from edxml.parse import safe_fromstring
+from edxml.safexml import safe_fromstring
+from gateway.legal.contents import AttachmentFacts, attachment_facts, needs_contents
 from gateway.legal.errors import (
     AttachmentMalware,
     CertificateRevoked,
@@ -114,13 +117,17 @@ class LegalReview:
         signature_status: str,
         system_id: str,
         agencies: AgencyLookup | None,
+        contents: Sequence[AttachmentFacts] | None = None,
     ) -> LegalReport:
-        """Review one packet; return the report or raise the refusal (never stored then)."""
+        """Review one packet; return the report or raise the refusal (never stored then).
+
+        ``contents``: the attachments summed up by the intake checks
+        (``gateway.intake_checks.Checked.contents``); computed here when not given."""
         policy = self.systems.get(system_id, SystemPolicy())
         warnings: list[dict[str, str]] = []
         entries: list[dict[str, Any]] = []
         if isinstance(packet, Envelope):
-            entries = await self._attachments(packet, policy, warnings)
+            entries = await self._attachments(packet, policy, warnings, contents)
         revocation = None
         if signature_status == "verified":
             revocation = await self._signer(raw, packet, policy, agencies, warnings)
@@ -129,59 +136,67 @@ class LegalReview:
     # -- attachments ----------------------------------------------------------------------
 
     async def _attachments(
-        self, packet: Envelope, policy: SystemPolicy, warnings: list[dict[str, str]]
+        self,
+        packet: Envelope,
+        policy: SystemPolicy,
+        warnings: list[dict[str, str]],
+        contents: Sequence[AttachmentFacts] | None,
     ) -> list[dict[str, Any]]:
-        decoded = await asyncio.to_thread(decode_attachments, packet)
+        decoded: list[DecodedAttachment] | None = None
+        if contents is None or len(contents) != len(packet.attachments):
+            decoded = await asyncio.to_thread(decode_attachments, packet)
+            contents = await asyncio.to_thread(attachment_facts, decoded)
         pdfs: list[tuple[str, bytes]] = []
-        scanned = await self._scan(_files(decoded, pdfs), warnings)
+        scanned = "clean" if self.scanner is not None else "not_scanned"
+        if needs_contents(self.scanner is not None, contents):
+            if decoded is None:
+                decoded = await asyncio.to_thread(decode_attachments, packet)
+                _same_attachments(decoded, contents)
+            scanned = await self._scan(_files(decoded, pdfs), warnings)
         reports: list[PdfSignature] = []
         if pdfs:
             reports = await asyncio.to_thread(report_pdfs_sync, pdfs, self.document_trust)
-        macros = set(await asyncio.to_thread(macro_files, decoded))
-        for name in sorted(macros):
+        for fact in sorted((f for f in contents if f.macros), key=lambda f: f.label):
             warnings.append(
                 _warning(
                     WARN_MACRO_ENABLED,
-                    f"Tệp đính kèm {name!r} là tài liệu Office có macro",
-                    f"Attachment {name!r} is a macro-enabled Office document",
+                    f"Tệp đính kèm {fact.label!r} là tài liệu Office có macro",
+                    f"Attachment {fact.label!r} is a macro-enabled Office document",
                 )
             )
         if policy.pdf_signatures == "require" and not any(r.status == VALID for r in reports):
             found = ", ".join(f"{r.file}: {r.status} ({r.reason})" for r in reports)
             raise PdfSignatureRequired(found or "no signed PDF attachment")
-        entries = []
-        for item in decoded:
-            label = item.name or item.content_id
-            head = await asyncio.to_thread(open_head, item)
-            entries.append(
-                {
-                    "content_id": item.content_id,
-                    "name": item.name,
-                    "content_type": item.content_type,
-                    "detected_type": detected_type(head),
-                    "size": item.size,
-                    "sha256": item.sha256,
-                    "macros": label in macros,
-                    "scan": scanned,
-                    "pdf_signatures": [
-                        r.as_dict()
-                        for r in reports
-                        if r.file == label or r.file.startswith(f"{label}!")
-                    ],
-                }
-            )
-        return entries
+        return [
+            {
+                "content_id": fact.content_id,
+                "name": fact.name,
+                "content_type": fact.content_type,
+                "detected_type": fact.detected_type,
+                "size": fact.size,
+                "sha256": fact.sha256,
+                "macros": fact.macros,
+                "scan": scanned,
+                "pdf_signatures": [
+                    r.as_dict()
+                    for r in reports
+                    if r.file == fact.label or r.file.startswith(f"{fact.label}!")
+                ],
+            }
+            for fact in contents
+        ]
 
-    async def _scan(self, files: Iterator[tuple[str, bytes]], warnings: list) -> str:
+    async def _scan(
+        self, files: Iterator[tuple[str, bytes]], warnings: list[dict[str, str]]
+    ) -> str:
         """Scan the files one at a time (a zip member is decompressed only when its turn
         comes, so memory holds one file, not the whole archive)."""
-        done = object()
         scanning = self.scanner is not None
         try:
-            while (found := await asyncio.to_thread(next, files, done)) is not done:
+            while (found := await asyncio.to_thread(next, files, None)) is not None:
                 if self.scanner is None:
                     continue  # still walk the files: the PDFs are collected on the way
-                name, data = found  # type: ignore[misc]
+                name, data = found
                 result = await self.scanner.scan(name, data)
                 if result.infected:
                     raise AttachmentMalware(f"{name}: {result.signature}")
@@ -258,6 +273,15 @@ class LegalReview:
             raise SignerNotSender(detail, path="/edXML/Signature")
         error = SignerNotSender(detail, path="/edXML/Signature")
         warnings.append(_warning(error.code, error.text_vi, error.text_en, error.path))
+
+
+def _same_attachments(
+    decoded: Sequence[DecodedAttachment], contents: Sequence[AttachmentFacts]
+) -> None:
+    """Fail loudly if the attachments to scan are not those the checks summed up (their
+    content was dropped on the way back from a check worker that thought it unneeded)."""
+    if [d.sha256 for d in decoded] != [f.sha256 for f in contents]:
+        raise RuntimeError("legal review: attachment contents missing or changed after checks")
 
 
 def _files(

@@ -58,6 +58,7 @@ async def apply_review(
         checked.verification.status,
         system_id,
         AgencyLookup(directory),
+        checked.contents,
     )
     return dataclasses.replace(
         checked, legal=report, warnings=(*checked.warnings, *report.warnings)

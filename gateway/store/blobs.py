@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound, StoreError
+from gateway.metrics import STORE_ERRORS
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -53,6 +54,7 @@ class FileBlobStore:
         try:
             await asyncio.to_thread(self._write, key, data)
         except OSError as exc:
+            STORE_ERRORS.inc()
             raise StoreError(f"cannot write blob {key}: {exc}") from exc
         return key
 
@@ -64,6 +66,7 @@ class FileBlobStore:
         except FileNotFoundError as exc:
             raise NotFound(f"blob {key}") from exc
         except OSError as exc:
+            STORE_ERRORS.inc()
             raise StoreError(f"cannot read blob {key}: {exc}") from exc
 
     async def delete(self, key: str) -> None:

@@ -150,3 +150,14 @@ async def mark_delivered_many(conn: AsyncConnection, ids: Sequence[str]) -> set[
             .returning(Delivery.id)
         )
         return {row[0] for row in result.all()}
+
+
+async def priorities(conn: AsyncConnection, message_ids: Collection[str]) -> dict[str, int]:
+    """Return the ``OtherInfo/Priority`` of these messages (0 when none was given), by id."""
+    if not message_ids:
+        return {}
+    m = Message.__table__.c
+    stmt = select(m.id, m.priority).where(m.id.in_(list(set(message_ids))))
+    with translate_errors():
+        rows = (await conn.execute(stmt)).all()
+    return {row.id: int(row.priority or 0) for row in rows}

@@ -15,10 +15,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.errors import DuplicateMessage, StoreError
+from gateway.metrics import STORE_ERRORS
 from gateway.store import models  # noqa: F401  (registers the tables on Base.metadata)
 from gateway.store.base import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK = 0x65646F63  # "edoc": the advisory lock key of schema creation
 
 
 def async_url(url: str) -> str:
@@ -90,13 +92,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table on ``Base.metadata`` that does not exist yet."""
+    """Create every table on ``Base.metadata`` that does not exist yet.
+
+    On PostgreSQL a transaction-level advisory lock serialises processes starting together
+    (two gateways of one node), which would otherwise race on ``CREATE`` and fail."""
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                # Processes starting together would race on CREATE (duplicate pg_class rows);
-                # the lock, held to the commit, makes the later ones see the tables made.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(74831)"))
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                )
             await conn.run_sync(Base.metadata.create_all)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot create the schema: {exc}") from exc
@@ -126,12 +131,16 @@ def translate_errors() -> Iterator[None]:
     except IntegrityError as exc:
         if "uq_messages_duplicate" in str(exc) or "messages.sender" in str(exc):
             raise DuplicateMessage(str(exc.orig)) from exc
+        STORE_ERRORS.inc()
         raise StoreError(str(exc.orig)) from exc
     except SQLAlchemyError as exc:
+        STORE_ERRORS.inc()
         raise StoreError(str(exc)) from exc
     except OSError as exc:
+        STORE_ERRORS.inc()
         raise StoreError(f"cannot reach the database: {exc}") from exc
     except _DRIVER_ERRORS as exc:  # raised unwrapped by asyncpg while a server restarts
+        STORE_ERRORS.inc()
         raise StoreError(f"database driver error: {exc}") from exc
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Sequence,
     String,
     Text,
@@ -99,6 +100,8 @@ class Message(Base):
     )
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     receipt_json: Mapped[str] = mapped_column(Text, default="{}")
+    # OtherInfo/Priority of a document (0–4): picks the delivery lane, also when republished.
+    priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Delivery(Base):
@@ -141,3 +144,14 @@ class StatusHistory(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     status_message_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Blob(Base):
+    """Packet bytes kept in the database (``gateway.store.blob_stores.DatabaseBlobStore``),
+    so that every process of a node reads what any of them stored."""
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

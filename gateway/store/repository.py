@@ -54,6 +54,7 @@ class NewMessage:
     status_code: int | None = None
     receipt_json: str = "{}"
     id: str = field(default_factory=new_id)
+    priority: int | None = None
 
 
 @dataclass
@@ -89,6 +90,7 @@ class MessageRow:
     related_message_id: str | None
     status_code: int | None
     receipt_json: str
+    priority: int | None = None
 
 
 @dataclass(frozen=True)

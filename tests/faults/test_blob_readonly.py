@@ -87,7 +87,10 @@ def blob_switch(tmp_path: Path) -> Iterator[Switch]:
 async def test_read_only_blob_directory_refuses_cleanly_then_recovers(
     tmp_path, amqp_url: str, pg_url: str, pki: Pki, blob_switch: Switch, gateways: Callable, http
 ) -> None:
-    gateway: GatewayProcess = gateways(NodeConfig(pg_url, amqp_url, blob_switch.path, pki))
+    # Blobs in the directory (a PostgreSQL node keeps them in the database by default).
+    store = {"url": pg_url, "blob_dir": str(blob_switch.path), "blob_url": "file"}
+    config = NodeConfig(pg_url, amqp_url, blob_switch.path, pki, extra={"STORE": store})
+    gateway: GatewayProcess = gateways(config)
     await asyncio.to_thread(gateway.start)
     ledger = Ledger()
 

@@ -1,4 +1,5 @@
-"""Scale-out: two gateway processes share one RabbitMQ vhost and one PostgreSQL database.
+"""Scale-out: two gateway processes share one RabbitMQ vhost and one PostgreSQL database,
+each with its own local directory (no shared disk).
 
 The load client of ``bench/load.py`` spreads a fixed-rate mix (sends, pulls, acks, status
 messages) over both processes; mid-run one process is SIGKILLed and stays down. Clients whose
@@ -26,9 +27,14 @@ KILL_AT_S = 5.0
 async def test_two_processes_one_killed_mid_run(
     tmp_path, amqp_url: str, pg_url: str, pki: Pki, gateways: Callable, http
 ) -> None:
-    blobs = tmp_path / "blobs"  # shared, as an NFS or S3 bucket would be in production
-    first: GatewayProcess = gateways(NodeConfig(pg_url, amqp_url, blobs, pki), "gateway-a")
-    second: GatewayProcess = gateways(NodeConfig(pg_url, amqp_url, blobs, pki), "gateway-b")
+    # Separate local directories, as on two machines: the packets live in PostgreSQL (the
+    # default blob store of a PostgreSQL node), so the survivor delivers the dead one's.
+    first: GatewayProcess = gateways(
+        NodeConfig(pg_url, amqp_url, tmp_path / "blobs-a", pki), "gateway-a"
+    )
+    second: GatewayProcess = gateways(
+        NodeConfig(pg_url, amqp_url, tmp_path / "blobs-b", pki), "gateway-b"
+    )
     await asyncio.gather(asyncio.to_thread(first.start), asyncio.to_thread(second.start))
 
     async def kill_second() -> None:

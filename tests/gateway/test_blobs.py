@@ -41,3 +41,23 @@ async def test_unknown_and_malformed_keys_are_not_found(tmp_path: Path) -> None:
         await blobs.get("0" * 64)
     with pytest.raises(NotFound):
         await blobs.get("../../etc/passwd")
+
+
+def test_blob_store_is_chosen_by_url(tmp_path: Path) -> None:
+    from gateway.store.blob_stores import DatabaseBlobStore, S3BlobStore, open_blob_store
+    from gateway.store.database import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 's.db'}")
+    sqlite, pg = f"sqlite:///{tmp_path / 's.db'}", "postgresql://u@h/db"
+    default = open_blob_store(None, tmp_path / "b", sqlite, engine)
+    assert isinstance(default, FileBlobStore) and default.root == tmp_path / "b"
+    named = open_blob_store("file", tmp_path / "b", pg, engine)
+    assert isinstance(named, FileBlobStore) and named.root == tmp_path / "b"
+    other = open_blob_store(f"file://{tmp_path / 'x'}", tmp_path / "b", sqlite, engine)
+    assert isinstance(other, FileBlobStore) and other.root == tmp_path / "x"
+    assert isinstance(open_blob_store(None, tmp_path / "b", pg, engine), DatabaseBlobStore)
+    s3 = open_blob_store("s3://bucket/p?endpoint_url=http://h:9&region=r", tmp_path, pg, engine)
+    assert isinstance(s3, S3BlobStore)
+    assert (s3.bucket, s3.prefix, s3.endpoint_url, s3.region) == ("bucket", "p/", "http://h:9", "r")
+    with pytest.raises(ValueError):
+        open_blob_store("ftp://x", tmp_path, sqlite, engine)

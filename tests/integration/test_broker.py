@@ -64,7 +64,7 @@ def tasks(n: int) -> list[DeliveryTask]:
 
 def test_topology_is_quorum_with_ttl_retry_queues_dead_lettering_back() -> None:
     specs = {s.name: s for s in topology((5, 30, 5))}
-    assert set(specs) == {WORK_QUEUE, PARKED_QUEUE, "retry.5", "retry.30"}
+    assert set(specs) == {WORK_QUEUE, "deliver.urgent", PARKED_QUEUE, "retry.5", "retry.30"}
     assert all(s.arguments["x-queue-type"] == "quorum" for s in specs.values())
     work = specs[WORK_QUEUE].arguments
     assert work["x-dead-letter-routing-key"] == PARKED_QUEUE
@@ -86,7 +86,13 @@ async def test_every_published_task_is_consumed_once(broker: Broker, amqp_url: s
     await wait_for(lambda: len(seen) == 300, "300 tasks")
     await asyncio.sleep(0.5)
     assert set(seen.values()) == {1}
-    assert set(await broker.queue_depths()) == {WORK_QUEUE, PARKED_QUEUE, "retry.0.2", "retry.0.4"}
+    assert set(await broker.queue_depths()) == {
+        WORK_QUEUE,
+        "deliver.urgent",
+        PARKED_QUEUE,
+        "retry.0.2",
+        "retry.0.4",
+    }
 
 
 async def test_message_is_persistent_and_carries_the_delivery_id(
