@@ -41,7 +41,9 @@ class Clock:
 
 @pytest.fixture
 async def engine(store_url: str):
-    engine = create_engine(store_url)
+    # As the application opens SQLite: one pooled connection, transactions queue in the pool.
+    single = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120}
+    engine = create_engine(store_url, **(single if store_url.startswith("sqlite") else {}))
     await create_schema(engine)
     yield engine
     await engine.dispose()
