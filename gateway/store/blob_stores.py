@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -141,19 +142,46 @@ class S3BlobStore:
             await stack.aclose()
 
 
+@dataclass(frozen=True)
+class BlobLocation:
+    """Where the blobs of a node are, as ``store.blob_url`` decides it.
+
+    ``kind``: ``file``, ``database`` or ``s3``; ``root``: the directory of blob files (the
+    file store's own, or the directory the database store falls back to for blobs an
+    earlier version wrote there; ``None`` for S3).
+    """
+
+    kind: str
+    root: Path | None
+    url: str
+
+
+def blob_location(blob_url: str | None, blob_dir: Path, store_url: str) -> BlobLocation:
+    """Resolve ``blob_url`` (``None``: database on PostgreSQL, else file) to its location."""
+    if blob_url is None:
+        blob_url = "database" if store_url.startswith("postgres") else "file"
+    if blob_url == "file":
+        return BlobLocation("file", Path(blob_dir), blob_url)
+    if blob_url == "database":
+        return BlobLocation("database", Path(blob_dir), blob_url)
+    parts = urlsplit(blob_url)
+    if parts.scheme == "file":
+        return BlobLocation("file", Path(parts.path) if parts.path else Path(blob_dir), blob_url)
+    if parts.scheme == "s3":
+        return BlobLocation("s3", None, blob_url)
+    raise ValueError(f"unknown blob store URL {blob_url!r} (file, database or s3://bucket)")
+
+
 def open_blob_store(
     blob_url: str | None, blob_dir: Path, store_url: str, engine: AsyncEngine
 ) -> BlobStore:
     """Return the blob store ``blob_url`` names (``None``: database on PostgreSQL, else file)."""
-    if blob_url is None:
-        blob_url = "database" if store_url.startswith("postgres") else "file"
-    if blob_url == "file":
-        return FileBlobStore(blob_dir)
-    parts = urlsplit(blob_url)
-    if parts.scheme == "file":
-        return FileBlobStore(Path(parts.path) if parts.path else blob_dir)
-    if blob_url == "database":
-        return DatabaseBlobStore(engine, fallback=FileBlobStore(blob_dir))
+    where = blob_location(blob_url, blob_dir, store_url)
+    if where.kind == "file" and where.root is not None:
+        return FileBlobStore(where.root)
+    if where.kind == "database" and where.root is not None:
+        return DatabaseBlobStore(engine, fallback=FileBlobStore(where.root))
+    parts = urlsplit(where.url)
     if parts.scheme == "s3":
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         prefix = parts.path.lstrip("/")
