@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import audit, backup_pg
-from gateway.backup_blobs import blob_root, split_blobs, sqlite_in_store
+from gateway.backup_blobs import blob_root, referenced_query, split_blobs, sqlite_in_store
 from gateway.backup_errors import BackupDamaged, BackupFailed, BackupMismatch
 from gateway.backup_pg import Snapshot
 from gateway.errors import NotFound
@@ -163,7 +163,7 @@ def sqlite_facts(path: Path) -> Snapshot:
             head = (int(row[0]), str(row[1])) if row else None
         blobs: dict[str, int] = {}
         if "messages" in tables:
-            query = "SELECT blob_key, max(size) FROM messages GROUP BY blob_key"
+            query = referenced_query(tables)
             blobs = {str(k): int(s) for k, s in conn.execute(query)}
         in_flight = 0
         if "deliveries" in tables:

@@ -12,6 +12,9 @@
   (versioning, replication) and the node's database with this command on a file or
   database blob store.
 
+A message taken down (``gateway.legal.takedown``: a tombstone, its bytes removed) references
+no blob any more: its key is neither copied nor checked.
+
 On restore the blob files go back to the target's directory, the dump brings the rows; a
 target on the ``file`` store gets the rows' bytes written out as files, so the restored node
 reads every blob from the store it is configured with.
@@ -23,15 +26,25 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.backup_errors import BackupFailed, BackupUnsupported
-from gateway.backup_pg import Snapshot
 from gateway.store.blob_stores import BlobLocation
 from gateway.store.blobs import FileBlobStore
 from gateway.store.models import Blob, Message
+
+if TYPE_CHECKING:  # backup_pg reads the referenced blobs with this module's query
+    from gateway.backup_pg import Snapshot
+
+
+def referenced_query(tables: Iterable[str]) -> str:
+    """SQL of the referenced blobs, ``(blob_key, size)``: those of every message not taken
+    down (a tombstone's bytes are removed on purpose)."""
+    live = " WHERE id NOT IN (SELECT message_id FROM tombstones)" if "tombstones" in tables else ""
+    return f"SELECT blob_key, max(size) AS size FROM messages{live} GROUP BY blob_key"
 
 
 def blob_root(where: BlobLocation) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from gateway.backup_blobs import referenced_query
 from gateway.backup_errors import BackupFailed
 
 
@@ -115,7 +116,7 @@ async def _snapshot_facts(conn: asyncpg.Connection) -> Snapshot:
     blobs: dict[str, int] = {}
     in_flight = 0
     if "messages" in tables:
-        for r in await conn.fetch("SELECT blob_key, max(size) AS size FROM messages GROUP BY 1"):
+        for r in await conn.fetch(referenced_query(tables)):
             blobs[str(r["blob_key"])] = int(r["size"])
     if "deliveries" in tables:
         in_flight = int(

@@ -42,7 +42,7 @@ from gateway.backup import (
     sqlite_path,
     store_kind,
 )
-from gateway.backup_blobs import blob_root, export_rows, rows_intact
+from gateway.backup_blobs import blob_root, export_rows, referenced_query, rows_intact
 from gateway.backup_errors import (
     BackupDamaged,
     BackupMismatch,
@@ -52,7 +52,7 @@ from gateway.backup_errors import (
 from gateway.store.blob_stores import BlobLocation, blob_location
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
-from gateway.store.models import Delivery, Message
+from gateway.store.models import Delivery
 
 REQUEUED_STATES = ("published", "retrying")
 
@@ -165,7 +165,8 @@ async def _verify(
             if count != expected:
                 problems.append(f"table {table}: {count} rows, the manifest names {expected}")
         records = int(await conn.scalar(select(func.count()).select_from(audit.AuditRecord)) or 0)
-        keys = [r[0] for r in await conn.execute(select(Message.blob_key).distinct())]
+        query = text(referenced_query(manifest.tables))
+        keys = [str(r[0]) for r in await conn.execute(query)]
         rows = await rows_intact(conn, keys) if where.kind == "database" else {}
 
     def damaged(key: str) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -73,6 +74,14 @@ class DatabaseBlobStore:
         if self.fallback is not None:
             return await self.fallback.get(key)
         raise NotFound(f"blob {key}")
+
+    async def delete(self, key: str) -> None:
+        """Remove the bytes of ``key`` (a takedown), here and in the fallback directory."""
+        with translate_errors():
+            async with transaction(self.engine) as conn:
+                await conn.execute(sql_delete(Blob).where(Blob.key == key))
+        if self.fallback is not None:
+            await self.fallback.delete(key)
 
 
 class S3BlobStore:
@@ -134,6 +143,16 @@ class S3BlobStore:
             raise StoreError(f"cannot read blob {key}: {exc}") from exc
         except (BotoCoreError, OSError) as exc:
             raise StoreError(f"cannot read blob {key}: {exc}") from exc
+
+    async def delete(self, key: str) -> None:
+        """Remove the object of ``key`` (a takedown); no error when it is already gone."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            client = await self._s3()
+            await client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StoreError(f"cannot remove blob {key}: {exc}") from exc
 
     async def close(self) -> None:
         """Close the S3 client."""

@@ -4,6 +4,7 @@
 as rows (or as files for a target on the file store); an altered row fails the backup; blobs
 an earlier version left in ``blob_dir`` are copied as files. ``file:///path``: the blobs are
 read where that URL puts them. ``s3://``: refused, bilingual, before anything is written.
+A taken-down message (its bytes removed by either store) does not fail a backup.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from sqlalchemy import delete, update
 
 from gateway.backup import create_backup
 from gateway.backup_errors import BackupFailed, BackupUnsupported
+from gateway.errors import NotFound
+from gateway.legal.takedown import take_down
 from gateway.restore import check_backup, restore_backup
-from gateway.store.blob_stores import DatabaseBlobStore
+from gateway.store.blob_stores import DatabaseBlobStore, open_blob_store
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
 from gateway.store.models import Blob
@@ -218,3 +221,36 @@ async def test_s3_blob_store_is_refused_before_anything_is_written(
             blob_url=s3,
             force=True,
         )
+
+
+@pytest.mark.parametrize("blob_url", ["file", "database"])
+async def test_a_taken_down_message_does_not_fail_the_backup(
+    blob_url: str, store_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A takedown removes the bytes on purpose (both stores can): its key is not backed up."""
+    blob_dir, bk = tmp_path / "blobs", tmp_path / "bk"
+    engine = create_engine(store_url)
+    await create_schema(engine)
+    try:
+        store = open_blob_store(blob_url, blob_dir, store_url, engine)
+        ids = await fill(engine, store)
+        stone = await take_down(engine, store, ids[0], actor="op", reason="court order 12/2026")
+        assert stone.blob_removed
+        gone = hashlib.sha256("<edXML>văn bản 0</edXML>".encode()).hexdigest()
+        with pytest.raises(NotFound):
+            await store.get(gone)
+    finally:
+        await engine.dispose()
+    result = await create_backup(
+        store_url=store_url, blob_dir=blob_dir, node_code=NODE, directory=bk, blob_url=blob_url
+    )
+    assert gone not in result.manifest.blobs and len(result.manifest.blobs) == 3
+    assert result.manifest.tables["tombstones"] == 1
+    report = await restore_backup(
+        directory=bk,
+        store_url=target_url(store_url, tmp_path, request),
+        blob_dir=tmp_path / "rb",
+        node_code=NODE,
+        blob_url=blob_url,
+    )
+    assert report.blobs_verified == 3
