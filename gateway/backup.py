@@ -3,9 +3,11 @@
 The database is copied while the node keeps working: SQLite through the online backup API
 (one step, under a read transaction, so the copy is one committed state of the WAL
 database), PostgreSQL by ``pg_dump`` inside an exported snapshot (``gateway.backup_pg``).
-The blob keys are then read *from that snapshot* and each referenced blob is copied and
-hashed; blobs are content-addressed, written before the row that names them commits and
-never deleted, so every key of the snapshot is on disk. ``manifest.json`` records the node,
+The blob keys are then read *from that snapshot*; blobs are content-addressed, written
+before (or with) the row that names them and deleted only by a takedown (whose message is
+then left out), so every key of the snapshot is stored. Where they are depends on the blob store (``gateway.backup_blobs``): files are
+copied and hashed, rows of the database blob store travel in the dump and are hashed from
+the snapshot, an S3 store is refused. ``manifest.json`` records the node,
 the store kind, the dump's SHA-256, the row count of every table, the audit chain head, the
 deliveries in flight and every blob's hash; ``SHA256SUMS`` (``sha256sum -c`` format) covers
 the manifest and the dump. The manifest is written last: a directory without one is not a
@@ -31,9 +33,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import audit, backup_pg
+from gateway.backup_blobs import blob_root, referenced_query, split_blobs, sqlite_in_store
 from gateway.backup_errors import BackupDamaged, BackupFailed, BackupMismatch
 from gateway.backup_pg import Snapshot
 from gateway.errors import NotFound
+from gateway.store.blob_stores import blob_location
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, transaction
 
@@ -63,6 +67,9 @@ class Manifest:
     in_flight: int
     blobs: dict[str, int] = field(default_factory=dict)
     created_at: str = ""
+    blob_store: str = "file"
+    # Blobs carried by the dump (rows of the database blob store), not files of blobs/.
+    blobs_in_store: list[str] = field(default_factory=list)
     format: str = FORMAT
 
     def to_json(self) -> bytes:
@@ -156,14 +163,15 @@ def sqlite_facts(path: Path) -> Snapshot:
             head = (int(row[0]), str(row[1])) if row else None
         blobs: dict[str, int] = {}
         if "messages" in tables:
-            query = "SELECT blob_key, max(size) FROM messages GROUP BY blob_key"
+            query = referenced_query(tables)
             blobs = {str(k): int(s) for k, s in conn.execute(query)}
         in_flight = 0
         if "deliveries" in tables:
             marks = ",".join("?" for _ in IN_FLIGHT)
             query = f"SELECT count(*) FROM deliveries WHERE state IN ({marks})"
             in_flight = int(conn.execute(query, IN_FLIGHT).fetchone()[0])
-        return Snapshot(tables, head, blobs, in_flight)
+        in_store = sqlite_in_store(conn) if "blobs" in tables and "messages" in tables else {}
+        return Snapshot(tables, head, blobs, in_flight, in_store)
     except sqlite3.Error as exc:
         raise BackupDamaged(f"cannot read the SQLite database {path.name}: {exc}") from exc
     finally:
@@ -233,11 +241,20 @@ def _fresh_directory(directory: Path) -> None:
 
 
 async def create_backup(
-    *, store_url: str, blob_dir: Path, node_code: str, directory: Path, actor: str = "cli"
+    *,
+    store_url: str,
+    blob_dir: Path,
+    node_code: str,
+    directory: Path,
+    actor: str = "cli",
+    blob_url: str | None = None,
 ) -> BackupResult:
-    """Back up the store at ``store_url`` and the blobs it references into ``directory``;
-    one audit record ``backup.created`` in the live store says who, where and what."""
+    """Back up the store at ``store_url`` and the blobs it references into ``directory``
+    (``blob_url``: the node's ``store.blob_url``); one audit record ``backup.created`` in the
+    live store says who, where and what."""
     kind = store_kind(store_url)
+    where = blob_location(blob_url, blob_dir, store_url)
+    root = blob_root(where)  # refuses an S3 blob store before anything is written
     directory = Path(directory)
     _fresh_directory(directory)
     if kind == "sqlite":
@@ -249,8 +266,9 @@ async def create_backup(
         facts = await backup_pg.dump(store_url, directory / dump_name)
     if "messages" not in facts.tables or "audit_log" not in facts.tables:
         raise BackupFailed("the store is not initialised (no gateway tables): nothing to back up")
+    in_store, files = split_blobs(facts, where)
     await asyncio.to_thread(
-        copy_blobs, facts.blobs, FileBlobStore(blob_dir), FileBlobStore(directory / "blobs")
+        copy_blobs, files, FileBlobStore(root), FileBlobStore(directory / "blobs")
     )
     dump = directory / dump_name
     head_seq, head_hash = facts.audit_head or (0, "0" * 64)
@@ -266,6 +284,8 @@ async def create_backup(
         in_flight=facts.in_flight,
         blobs=dict(sorted(facts.blobs.items())),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        blob_store=where.kind,
+        blobs_in_store=in_store,
     )
     (directory / MANIFEST).write_bytes(manifest.to_json())
     write_sums(directory, [MANIFEST, dump_name])

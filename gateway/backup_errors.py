@@ -5,7 +5,8 @@ GatewayError
 ├── BackupDamaged           BACKUP_DAMAGED           a file of the backup is missing or altered
 ├── BackupMismatch          BACKUP_MISMATCH          backup of another node, store kind, format
 ├── RestoreTargetNotEmpty   RESTORE_TARGET_NOT_EMPTY the target store already holds data
-└── RestoreVerifyFailed     RESTORE_VERIFY_FAILED    audit chain or blobs wrong after restore
+├── RestoreVerifyFailed     RESTORE_VERIFY_FAILED    audit chain or blobs wrong after restore
+└── BackupUnsupported       BACKUP_BLOB_STORE_UNSUPPORTED  blobs in S3: not copied by a backup
 """
 
 from __future__ import annotations
@@ -51,3 +52,17 @@ class RestoreVerifyFailed(GatewayError):
     code = "RESTORE_VERIFY_FAILED"
     message_vi = "Dữ liệu sau khôi phục không vượt qua kiểm tra"
     message_en = "The restored store failed verification"
+
+
+class BackupUnsupported(GatewayError):
+    """Raised when the node's blobs are in an S3 store, which backup and restore do not copy."""
+
+    code = "BACKUP_BLOB_STORE_UNSUPPORTED"
+    message_vi = (
+        "Sao lưu và khôi phục không hỗ trợ kho blob S3: hãy sao lưu bucket bằng công cụ "
+        "của kho lưu trữ đối tượng"
+    )
+    message_en = (
+        "Backup and restore do not support the S3 blob store: back up the bucket with the "
+        "object store's own tools"
+    )

@@ -2,8 +2,9 @@
 
 The backup opens one ``REPEATABLE READ`` transaction, exports its snapshot and runs
 ``pg_dump --snapshot`` inside it, then reads the table counts, the audit head and the blob
-keys in that same transaction: the manifest describes exactly what the dump holds, while
-the node keeps writing. The password travels in ``PGPASSWORD``, never on a command line.
+keys in that same transaction (and, for blobs kept in the database, their SHA-256 computed
+by the server): the manifest describes exactly what the dump holds, while the node keeps
+writing. The password travels in ``PGPASSWORD``, never on a command line.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import asyncio
 import glob
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from gateway.backup_blobs import referenced_query
 from gateway.backup_errors import BackupFailed
 
 
@@ -29,6 +31,9 @@ class Snapshot:
     audit_head: tuple[int, str] | None
     blobs: dict[str, int]
     in_flight: int
+    # Referenced blobs whose bytes are rows of the ``blobs`` table (the database blob store,
+    # so the dump carries them): key -> whether those bytes hash to the key.
+    in_store: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ async def _snapshot_facts(conn: asyncpg.Connection) -> Snapshot:
     blobs: dict[str, int] = {}
     in_flight = 0
     if "messages" in tables:
-        for r in await conn.fetch("SELECT blob_key, max(size) AS size FROM messages GROUP BY 1"):
+        for r in await conn.fetch(referenced_query(tables)):
             blobs[str(r["blob_key"])] = int(r["size"])
     if "deliveries" in tables:
         in_flight = int(
@@ -120,7 +125,15 @@ async def _snapshot_facts(conn: asyncpg.Connection) -> Snapshot:
                 "WHERE state IN ('pending', 'published', 'retrying')"
             )
         )
-    return Snapshot(tables, head, blobs, in_flight)
+    in_store: dict[str, bool] = {}
+    if "blobs" in tables and "messages" in tables:
+        # Hashed by the server, in the snapshot: no blob travels to be checked.
+        query = (
+            "SELECT key, encode(sha256(data), 'hex') = key AS ok FROM blobs "
+            "WHERE key IN (SELECT blob_key FROM messages)"
+        )
+        in_store = {str(r["key"]): bool(r["ok"]) for r in await conn.fetch(query)}
+    return Snapshot(tables, head, blobs, in_flight, in_store)
 
 
 async def dump(url: str, out: Path) -> Snapshot:

@@ -9,12 +9,14 @@ periodically. :func:`start_directory` is what the application runs when the stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import metrics
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from gateway.config import Settings
 
 log = structlog.get_logger(__name__)
+_SEED_LOCK = 0x65646F64  # advisory lock key of first-boot seeding ("edod")
 
 
 class DirectorySource(Protocol):
@@ -112,16 +115,38 @@ async def seed(
     actor: str = "seed",
 ) -> Diff | None:
     """Import a first catalogue when the store holds no agency yet (first boot); return
-    what was added, or None when the store was already filled or nothing was given."""
-    async with engine.connect() as conn:
-        if await count_agencies(conn):
-            return None
-    if data is None and not records:
+    what was added, or None when the store was already filled or nothing was given.
+
+    Processes of one node starting together on one PostgreSQL database seed one at a time
+    (an advisory lock): the first fills the empty store, the others find it filled, instead
+    of all inserting the same agencies and failing on their keys."""
+    if await _filled(engine) or (data is None and not records):
         return None
     if data is None:
         data, fmt = json.dumps(list(records)).encode(), "json"
     parsed = parse_import(data, fmt)
-    return await import_agencies(engine, parsed, actor=actor, retire_missing=False)
+    async with _one_seeder(engine):
+        if await _filled(engine):  # another process seeded it while this one waited
+            return None
+        return await import_agencies(engine, parsed, actor=actor, retire_missing=False)
+
+
+async def _filled(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return bool(await count_agencies(conn))
+
+
+@contextlib.asynccontextmanager
+async def _one_seeder(engine: AsyncEngine) -> AsyncIterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield  # SQLite: the store of one gateway process, not shared by several
+        return
+    async with engine.connect() as lock:
+        await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SEED_LOCK})
+        try:
+            yield
+        finally:
+            await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SEED_LOCK})
 
 
 async def start_directory(directory: SqlDirectory, engine: AsyncEngine, settings: Settings) -> None:

@@ -3,11 +3,14 @@
 Before anything is touched the whole backup is checked: ``SHA256SUMS`` and the manifest,
 the dump's hash and every blob's hash (a damaged backup is refused with ``BACKUP_DAMAGED``),
 then that it belongs to this node and store kind (``BACKUP_MISMATCH``) and that the target
-store is empty unless ``force`` (``RESTORE_TARGET_NOT_EMPTY``). The blobs are copied first,
-then the database is replaced (SQLite: an atomic rename of a verified copy; PostgreSQL:
-``pg_restore`` in one transaction). The restored store must then pass the audit chain
+store is empty unless ``force`` (``RESTORE_TARGET_NOT_EMPTY``). The blob files are copied
+first, then the database is replaced (SQLite: an atomic rename of a verified copy;
+PostgreSQL: ``pg_restore`` in one transaction); blobs carried by the dump stay rows of the
+database blob store, or are written out as files when the target uses the file store
+(``gateway.backup_blobs``). The restored store must then pass the audit chain
 verification, show the manifest's audit head and row counts, and every blob it references
-must hash to its key (``RESTORE_VERIFY_FAILED`` otherwise).
+must hash to its key where the target's blob store reads it (``RESTORE_VERIFY_FAILED``
+otherwise).
 
 Deliveries that were in flight at backup time (``published`` or ``retrying``: their task sat
 in RabbitMQ, which is not part of the backup) are put back to ``pending``, so the outbox
@@ -39,15 +42,17 @@ from gateway.backup import (
     sqlite_path,
     store_kind,
 )
+from gateway.backup_blobs import blob_root, export_rows, referenced_query, rows_intact
 from gateway.backup_errors import (
     BackupDamaged,
     BackupMismatch,
     RestoreTargetNotEmpty,
     RestoreVerifyFailed,
 )
+from gateway.store.blob_stores import BlobLocation, blob_location
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
-from gateway.store.models import Delivery, Message
+from gateway.store.models import Delivery
 
 REQUEUED_STATES = ("published", "retrying")
 
@@ -103,7 +108,9 @@ def check_backup(directory: Path) -> Manifest:
             return f"{key} missing"
         return None if file_sha256(path) == key else f"{key} altered"
 
-    bad = [p for p in in_parallel(problem, manifest.blobs) if p is not None]
+    in_store = set(manifest.blobs_in_store)  # carried by the dump, whose hash is checked
+    files = [k for k in manifest.blobs if k not in in_store]
+    bad = [p for p in in_parallel(problem, files) if p is not None]
     if bad:
         raise BackupDamaged(f"{len(bad)} blob(s) unusable: {', '.join(bad[:10])}")
     return manifest
@@ -140,8 +147,11 @@ def _replace_sqlite(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-async def _verify(engine: AsyncEngine, manifest: Manifest, blobs: FileBlobStore) -> tuple[int, int]:
-    """Audit chain, head, row counts, every blob: return (audit records, blobs verified)."""
+async def _verify(
+    engine: AsyncEngine, manifest: Manifest, where: BlobLocation, blobs: FileBlobStore
+) -> tuple[int, int]:
+    """Audit chain, head, row counts, every blob where the target's blob store reads it
+    (rows of the database store, else files): return (audit records, blobs verified)."""
     problems: list[str] = []
     async with engine.connect() as conn:
         problems += await audit.verify_chain(conn)
@@ -155,9 +165,13 @@ async def _verify(engine: AsyncEngine, manifest: Manifest, blobs: FileBlobStore)
             if count != expected:
                 problems.append(f"table {table}: {count} rows, the manifest names {expected}")
         records = int(await conn.scalar(select(func.count()).select_from(audit.AuditRecord)) or 0)
-        keys = [r[0] for r in await conn.execute(select(Message.blob_key).distinct())]
+        query = text(referenced_query(manifest.tables))
+        keys = [str(r[0]) for r in await conn.execute(query)]
+        rows = await rows_intact(conn, keys) if where.kind == "database" else {}
 
     def damaged(key: str) -> bool:
+        if key in rows:
+            return not rows[key]
         path = blobs.path_for(key)
         return not path.is_file() or file_sha256(path) != key
 
@@ -201,9 +215,13 @@ async def restore_backup(
     node_code: str,
     force: bool = False,
     actor: str = "cli",
+    blob_url: str | None = None,
 ) -> RestoreReport:
-    """Restore the backup in ``directory`` into the store and blob directory given."""
+    """Restore the backup in ``directory`` into the store and blob store given (``blob_url``:
+    the node's ``store.blob_url``, its files under ``blob_dir`` or the URL's path)."""
     directory = Path(directory)
+    where = blob_location(blob_url, blob_dir, store_url)
+    root = blob_root(where)  # refuses an S3 blob store before anything is touched
     manifest = await asyncio.to_thread(check_backup, directory)
     if manifest.node != node_code:
         raise BackupMismatch(f"backup of node {manifest.node}, this node is {node_code}")
@@ -216,10 +234,10 @@ async def restore_backup(
         holds = await backup_pg.holds_data(store_url)
     if holds and not force:
         raise RestoreTargetNotEmpty(store_url.split("@")[-1])
-    target_blobs = FileBlobStore(blob_dir)
-    await asyncio.to_thread(
-        copy_blobs, manifest.blobs, FileBlobStore(directory / "blobs"), target_blobs
-    )
+    target_blobs = FileBlobStore(root)
+    in_store = set(manifest.blobs_in_store)
+    files = [k for k in manifest.blobs if k not in in_store]
+    await asyncio.to_thread(copy_blobs, files, FileBlobStore(directory / "blobs"), target_blobs)
     dump = directory / manifest.store_file
     if kind == "sqlite":
         await asyncio.to_thread(_replace_sqlite, dump, sqlite_path(store_url))
@@ -228,7 +246,9 @@ async def restore_backup(
     engine = create_engine(store_url)
     try:
         await create_schema(engine)  # tables added by a newer gateway than the backup's
-        records, verified = await _verify(engine, manifest, target_blobs)
+        if where.kind == "file" and in_store:
+            await export_rows(engine, in_store, target_blobs)
+        records, verified = await _verify(engine, manifest, where, target_blobs)
         requeued = await _requeue(engine, manifest, actor)
     finally:
         await engine.dispose()

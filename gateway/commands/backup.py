@@ -32,6 +32,7 @@ def backup(
             node_code=settings.node.code,
             directory=to,
             actor=actor,
+            blob_url=settings.store.blob_url,
         )
     )
     figures = summary(result.manifest)
@@ -62,6 +63,7 @@ def restore(
             node_code=settings.node.code,
             force=force,
             actor=actor,
+            blob_url=settings.store.blob_url,
         )
     )
     figures = {

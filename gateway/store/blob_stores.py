@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -72,6 +74,14 @@ class DatabaseBlobStore:
         if self.fallback is not None:
             return await self.fallback.get(key)
         raise NotFound(f"blob {key}")
+
+    async def delete(self, key: str) -> None:
+        """Remove the bytes of ``key`` (a takedown), here and in the fallback directory."""
+        with translate_errors():
+            async with transaction(self.engine) as conn:
+                await conn.execute(sql_delete(Blob).where(Blob.key == key))
+        if self.fallback is not None:
+            await self.fallback.delete(key)
 
 
 class S3BlobStore:
@@ -134,6 +144,16 @@ class S3BlobStore:
         except (BotoCoreError, OSError) as exc:
             raise StoreError(f"cannot read blob {key}: {exc}") from exc
 
+    async def delete(self, key: str) -> None:
+        """Remove the object of ``key`` (a takedown); no error when it is already gone."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            client = await self._s3()
+            await client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StoreError(f"cannot remove blob {key}: {exc}") from exc
+
     async def close(self) -> None:
         """Close the S3 client."""
         stack, self._exit, self._client = self._exit, None, None
@@ -141,19 +161,46 @@ class S3BlobStore:
             await stack.aclose()
 
 
+@dataclass(frozen=True)
+class BlobLocation:
+    """Where the blobs of a node are, as ``store.blob_url`` decides it.
+
+    ``kind``: ``file``, ``database`` or ``s3``; ``root``: the directory of blob files (the
+    file store's own, or the directory the database store falls back to for blobs an
+    earlier version wrote there; ``None`` for S3).
+    """
+
+    kind: str
+    root: Path | None
+    url: str
+
+
+def blob_location(blob_url: str | None, blob_dir: Path, store_url: str) -> BlobLocation:
+    """Resolve ``blob_url`` (``None``: database on PostgreSQL, else file) to its location."""
+    if blob_url is None:
+        blob_url = "database" if store_url.startswith("postgres") else "file"
+    if blob_url == "file":
+        return BlobLocation("file", Path(blob_dir), blob_url)
+    if blob_url == "database":
+        return BlobLocation("database", Path(blob_dir), blob_url)
+    parts = urlsplit(blob_url)
+    if parts.scheme == "file":
+        return BlobLocation("file", Path(parts.path) if parts.path else Path(blob_dir), blob_url)
+    if parts.scheme == "s3":
+        return BlobLocation("s3", None, blob_url)
+    raise ValueError(f"unknown blob store URL {blob_url!r} (file, database or s3://bucket)")
+
+
 def open_blob_store(
     blob_url: str | None, blob_dir: Path, store_url: str, engine: AsyncEngine
 ) -> BlobStore:
     """Return the blob store ``blob_url`` names (``None``: database on PostgreSQL, else file)."""
-    if blob_url is None:
-        blob_url = "database" if store_url.startswith("postgres") else "file"
-    if blob_url == "file":
-        return FileBlobStore(blob_dir)
-    parts = urlsplit(blob_url)
-    if parts.scheme == "file":
-        return FileBlobStore(Path(parts.path) if parts.path else blob_dir)
-    if blob_url == "database":
-        return DatabaseBlobStore(engine, fallback=FileBlobStore(blob_dir))
+    where = blob_location(blob_url, blob_dir, store_url)
+    if where.kind == "file" and where.root is not None:
+        return FileBlobStore(where.root)
+    if where.kind == "database" and where.root is not None:
+        return DatabaseBlobStore(engine, fallback=FileBlobStore(where.root))
+    parts = urlsplit(where.url)
     if parts.scheme == "s3":
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         prefix = parts.path.lstrip("/")

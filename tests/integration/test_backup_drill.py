@@ -1,15 +1,21 @@
 """The restore drill of docs/operations.md, end to end: real gateway, real RabbitMQ, real CLI.
 
-1. A node with delivery workers accepts documents for H41's mailbox; H41 acknowledges some.
-2. The node runs API-only (no consumer): a load keeps posting documents, their deliveries sit
-   in RabbitMQ (``published``: in flight), and ``edoc-gateway backup --to DIR`` runs as a
-   separate process in the middle of it.
+1. A node with delivery workers accepts documents for H41's mailbox (delivered by the intake
+   commit itself) and for H17's push endpoint (a real HTTP receiver on loopback, through
+   RabbitMQ); H41 acknowledges some.
+2. The node runs API-only (no consumer): a load keeps posting documents, their push
+   deliveries sit in RabbitMQ (``published``: in flight), and ``edoc-gateway backup --to
+   DIR`` runs as a separate process in the middle of it.
 3. The node is wiped: database, blobs, and its broker (a new virtual host: the queued tasks
    are gone, as after the loss of the machine).
 4. ``edoc-gateway restore --from DIR`` puts it back; every document accepted before the
    backup started, every delivery state and every audit record are there, identical.
 5. The restored node starts with workers on the new broker: every delivery that was in flight
-   at backup time reaches H41's inbox. Nothing is lost.
+   at backup time reaches H17's endpoint, every restored document is in H41's inbox.
+   Nothing is lost.
+
+Run on both stores: on SQLite the packets are files of the file blob store, on PostgreSQL
+rows of the database blob store (its default), carried by the dump.
 """
 
 from __future__ import annotations
@@ -19,24 +25,60 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
+from adapters.push.signature import H_MESSAGE
 from gateway.audit import AuditRecord
 from gateway.auth import sign_request
 from gateway.store.database import create_engine
 from gateway.store.models import Delivery, Message
-from tests.integration.gateway_node import G22, SECRETS, document, running_node, settings_for
-from tests.services import RabbitMQ
+from tests.integration.gateway_node import (
+    AGENCIES,
+    G22,
+    H41,
+    SECRETS,
+    document,
+    running_node,
+    settings_for,
+)
+from tests.pki import make_ca, make_leaf, write_pems
+from tests.services import RabbitMQ, free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
+H17 = "000.00.00.H17"
+RECIPIENTS = (H41, H17)
+
+
+@pytest.fixture
+async def push_recipient() -> AsyncIterator[tuple[set[str], str]]:
+    """A push endpoint on loopback that records the message ids it was sent (answers 200)."""
+    received: set[str] = set()
+
+    async def inbound(request: web.Request) -> web.Response:
+        await request.read()
+        received.add(request.headers[H_MESSAGE])
+        return web.json_response({"status": "OK"})
+
+    app = web.Application(client_max_size=2**24)
+    app.router.add_post("/in", inbound)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield received, f"http://127.0.0.1:{port}/in"
+    finally:
+        await runner.cleanup()
 
 
 async def post(session: aiohttp.ClientSession, base: str, system: str, path: str, body: bytes):  # type: ignore[no-untyped-def]
@@ -81,20 +123,38 @@ async def facts(url: str) -> dict[str, Any]:
             messages = {r[0] for r in await conn.execute(select(Message.id))}
             states = dict((await conn.execute(select(Delivery.id, Delivery.state))).all())
             records = dict((await conn.execute(select(AuditRecord.seq, AuditRecord.hash))).all())
-            return {"messages": messages, "states": states, "audit": records}
+            rows = await conn.execute(select(Delivery.message_id, Delivery.recipient_code))
+            to: dict[str, set[str]] = {}
+            for message_id, code in rows:
+                to.setdefault(code, set()).add(message_id)
+            return {"messages": messages, "states": states, "audit": records, "to": to}
     finally:
         await engine.dispose()
 
 
 async def test_restore_drill_under_load_loses_nothing(
-    tmp_path: Path, rabbitmq: RabbitMQ, store_url: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    rabbitmq: RabbitMQ,
+    store_url: str,
+    request: pytest.FixtureRequest,
+    push_recipient: tuple[set[str], str],
 ) -> None:
     blob_dir = tmp_path / "blobs"
+    pushed, push_url = push_recipient
+    pems = write_pems(tmp_path / "pki", node=make_leaf(make_ca("Drill Root CA"), f"node {G22}"))
+    push = {"endpoint_kind": "push", "endpoint_url": push_url}
+    agencies = [*AGENCIES, {"code": H17, "name": "UBND tỉnh Hòa Bình", **push}]
 
     def node_settings(url: str, amqp_url: str) -> Any:
         return settings_for(
             tmp_path,
             amqp_url,
+            node={
+                "code": G22,
+                "key_file": str(pems["node.key"]),
+                "cert_file": str(pems["node.chain"]),
+            },
+            directory={"agencies": agencies},
             store={"url": url, "blob_dir": str(blob_dir)},
             amqp={
                 "url": amqp_url,
@@ -117,14 +177,19 @@ async def test_restore_drill_under_load_loses_nothing(
             early = []
             for n in range(8):
                 status, receipt = await post(
-                    session, base, "SYS-G22", "/v1/messages", document(f"{n}/early")
+                    session,
+                    base,
+                    "SYS-G22",
+                    "/v1/messages",
+                    document(f"{n}/early", to=RECIPIENTS),
                 )
                 assert status == 202, receipt
                 early.append(receipt["message_id"])
             for _ in range(int(WAIT_S * 10)):
-                if set(early) <= await inbox_ids(session, base):
+                if set(early) <= await inbox_ids(session, base) and set(early) <= pushed:
                     break
                 await asyncio.sleep(0.1)
+            assert set(early) <= pushed
             for message_id in early[:3]:
                 status, _ = await post(
                     session, base, "SYS-H41", f"/v1/messages/{message_id}/ack", b""
@@ -140,9 +205,8 @@ async def test_restore_drill_under_load_loses_nothing(
             n = 0
             while not stop.is_set():
                 n += 1
-                status, receipt = await post(
-                    session, base, "SYS-G22", "/v1/messages", document(f"{worker}-{n}/load")
-                )
+                packet = document(f"{worker}-{n}/load", to=RECIPIENTS)
+                status, receipt = await post(session, base, "SYS-G22", "/v1/messages", packet)
                 assert status == 202, receipt
                 accepted.append((receipt["message_id"], loop.time()))
 
@@ -166,7 +230,17 @@ async def test_restore_drill_under_load_loses_nothing(
         assert during, "the load must run while the backup is taken"
         original = await facts(store_url)
         manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
-        assert manifest["in_flight"] >= len(before_backup)
+        assert manifest["in_flight"] >= len(before_backup)  # one push delivery each
+        # Where the packets were: files of the file blob store (SQLite) or rows of the
+        # database blob store (PostgreSQL), which the dump carries.
+        backed_up_files = {p.name for p in (tmp_path / "backup" / "blobs").glob("*/*/*")}
+        if store_url.startswith("sqlite"):
+            assert manifest["blob_store"] == "file" and not manifest["blobs_in_store"]
+            assert backed_up_files == set(manifest["blobs"])
+        else:
+            assert manifest["blob_store"] == "database" and not backed_up_files
+            assert set(manifest["blobs_in_store"]) == set(manifest["blobs"])
+        assert len(manifest["blobs"]) >= len(before_backup)
 
         # 3. Wipe the node: store, blobs and broker.
         if store_url.startswith("sqlite"):
@@ -175,7 +249,7 @@ async def test_restore_drill_under_load_loses_nothing(
             restored_url = store_url
         else:
             restored_url = request.getfixturevalue("postgres_server").create_database()
-        shutil.rmtree(blob_dir)
+        shutil.rmtree(blob_dir, ignore_errors=True)  # PostgreSQL: the blobs are rows
         env["EDOC_STORE__URL"] = restored_url
 
         # 4. Restore, then prove what came back.
@@ -216,15 +290,21 @@ async def test_restore_drill_under_load_loses_nothing(
 
         # 5. The restored node resends what was in flight, on a new broker.
         new_vhost = rabbitmq.url(rabbitmq.new_vhost())
-        restored_messages = restored["messages"]
+        # Documents of the load, and the status messages of H41's acknowledgements (to G22).
+        for_h41 = restored["to"][H41] - set(early[:3])
+        for_h17 = restored["to"][H17] - set(pushed)
+        assert len(for_h17) == len(in_flight)
+        pushed.clear()
         async with running_node(node_settings(restored_url, new_vhost)) as server:
             base = str(server.make_url("")).rstrip("/")
             seen: set[str] = set()
             for _ in range(int(WAIT_S * 10)):
                 seen = await inbox_ids(session, base)
-                if restored_messages - set(early[:3]) <= seen:
+                if for_h41 <= seen and for_h17 <= pushed:
                     break
                 await asyncio.sleep(0.1)
-            assert restored_messages - set(early[:3]) <= seen
+            assert for_h41 <= seen
+            # The packets were read back from the restored blob store and pushed again.
+            assert for_h17 <= pushed
         final = await facts(restored_url)
         assert all(final["states"][d] == "delivered" for d in in_flight)

@@ -152,3 +152,16 @@ async def test_database_blob_store_also_serves_sqlite(tmp_path: Path) -> None:
         await engine.dispose()
     with sqlite3.connect(tmp_path / "store.db") as conn:
         assert conn.execute("SELECT count(*), sum(size) FROM blobs").fetchone() == (1, 1000)
+
+
+async def test_s3_store_deletes_a_taken_down_blob(bucket: str, s3_endpoint: str) -> None:
+    store = S3BlobStore(bucket, "edoc/", endpoint_url=s3_endpoint, region="us-east-1")
+    try:
+        key = await store.put(b"goi tin bi go")
+        await store.delete(key)
+        await store.delete(key)  # already gone: no error
+        with pytest.raises(NotFound):
+            await store.get(key)
+    finally:
+        await store.close()
+    assert f"edoc/{key}" not in await list_keys(s3_endpoint)
