@@ -8,10 +8,10 @@ before (or with) the row that names them and deleted only by a takedown (whose m
 then left out), so every key of the snapshot is stored. Where they are depends on the blob
 store (``gateway.backup_blobs``): files are copied and hashed, rows of the database blob
 store travel in the dump and are hashed from the snapshot, an S3 store is refused.
-``manifest.json`` records the node, the store kind, the dump's SHA-256, the row count of every table, the audit chain head, the
-deliveries in flight and every blob's hash; ``SHA256SUMS`` (``sha256sum -c`` format) covers
-the manifest and the dump. The manifest is written last: a directory without one is not a
-backup.
+``manifest.json`` records the node, the store kind, the dump's SHA-256, the row count of
+every table, the audit chain head, the deliveries in flight and every blob's hash;
+``SHA256SUMS`` (``sha256sum -c`` format) covers the manifest and the dump. The manifest is
+written last: a directory without one is not a backup.
 
 Layout of a backup directory::
 
