@@ -181,9 +181,9 @@ class Gateway:
         self._active(caller)
         return await self.blobs.get(message.blob_key)
 
-    async def ack(self, caller: Caller, message_id: str) -> list[str]:
-        """Confirm arrival for the caller's agencies; emit status 01 to the sender for each
-        acknowledged document delivery. Returns the recipient codes acknowledged now."""
+    async def _own_deliveries(self, caller: Caller, message_id: str) -> tuple[Any, list[str]]:
+        """The message and the recipient codes of its deliveries the caller speaks for
+        (``NotFound`` when there are none: the caller is not a recipient)."""
         message, deliveries = await self._visible(caller, message_id)
         agencies = self.agencies_of(caller)
         codes = [
@@ -193,6 +193,12 @@ class Gateway:
         ]
         if not codes:
             raise NotFound(message_id)
+        return message, codes
+
+    async def ack(self, caller: Caller, message_id: str) -> list[str]:
+        """Confirm arrival for the caller's agencies; emit status 01 to the sender for each
+        acknowledged document delivery. Returns the recipient codes acknowledged now."""
+        message, codes = await self._own_deliveries(caller, message_id)
         async with transaction(self.engine) as conn:
             changed = await repo.mark_acked(conn, message_id, codes)
             for row in changed:
@@ -213,15 +219,7 @@ class Gateway:
         """Record that the caller's agencies refused the transfer of a fetched delivery (VXP
         ``updateStatus fail``): it becomes ``failed`` (the sender sees it in its trace) and
         no status 01 is sent. A repeat changes nothing. Returns the codes refused now."""
-        _, deliveries = await self._visible(caller, message_id)
-        agencies = self.agencies_of(caller)
-        codes = [
-            d.recipient_code
-            for d in deliveries
-            if d.resolved_code in agencies or d.recipient_code in agencies
-        ]
-        if not codes:
-            raise NotFound(message_id)
+        _, codes = await self._own_deliveries(caller, message_id)
         async with transaction(self.engine) as conn:
             changed = await repo.mark_failed(conn, message_id, codes, reason)
             for row in changed:
