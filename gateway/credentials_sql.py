@@ -20,6 +20,7 @@ import structlog
 
 from gateway.credentials import Clock, SystemRecord, utcnow
 from gateway.credentials_store import StoredSystem, SystemsStore
+from gateway.live_refresh import poll_forever
 
 log = structlog.get_logger(__name__)
 
@@ -124,16 +125,10 @@ class SqlCallingSystems:
                 await self.flush_activity()
 
     async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_flush = loop.time() + self.activity_flush_interval
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                await self.refresh()
-                if loop.time() >= next_flush:
-                    next_flush = loop.time() + self.activity_flush_interval
-                    await self.flush_activity()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store may be down: keep serving what we have
-                log.warning("systems.refresh_failed", error=str(exc))
+        await poll_forever(
+            self.refresh,
+            self.flush_activity,
+            poll_interval=self.poll_interval,
+            flush_interval=self.activity_flush_interval,
+            what="systems",
+        )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway import metrics
 from gateway.directory import InMemoryDirectory
 from gateway.directory_store import current_version, load_activity, load_agencies, record_activity
+from gateway.live_refresh import poll_forever
 
 log = structlog.get_logger(__name__)
 
@@ -141,16 +142,10 @@ class SqlDirectory(InMemoryDirectory):
             await self.flush_activity()
 
     async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_flush = loop.time() + self.activity_flush_interval
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                await self.refresh()
-                if loop.time() >= next_flush:
-                    next_flush = loop.time() + self.activity_flush_interval
-                    await self.flush_activity()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store may be down: keep serving what we have
-                log.warning("directory.refresh_failed", error=str(exc))
+        await poll_forever(
+            self.refresh,
+            self.flush_activity,
+            poll_interval=self.poll_interval,
+            flush_interval=self.activity_flush_interval,
+            what="directory",
+        )
