@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.rest.admin_errors import BadRequest, error_response, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
 from gateway import appkeys
@@ -24,39 +25,9 @@ from gateway import directory_ops as ops
 from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
 from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
 from gateway.directory_store import certificate_rows, change_log, find_agency, load_agencies
-from gateway.errors import AuthError, CodeUnknown, GatewayError, http_status_for
+from gateway.errors import AuthError, CodeUnknown, GatewayError
 
 _TOKENS = web.AppKey("admin_tokens", dict)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _json(value: Any, status: int = 200) -> web.Response:
-    return web.json_response(value, status=status, dumps=_dumps)
-
-
-class BadRequest(GatewayError):
-    """Raised when an admin request is malformed (not JSON, a field missing or invalid)."""
-
-    code = "BAD_REQUEST"
-    http_status = 400
-    message_vi = "Yêu cầu không hợp lệ"
-    message_en = "Bad request"
-
-
-def error_response(error: GatewayError) -> web.Response:
-    """Render a refusal in the JSON error shape of the native API."""
-    body = {
-        "error": {
-            "code": error.code,
-            "message_vi": error.text_vi,
-            "message_en": error.text_en,
-            "path": error.path,
-        }
-    }
-    return _json(body, status=http_status_for(error))
 
 
 @web.middleware
@@ -159,7 +130,7 @@ async def list_agencies(request: web.Request) -> web.Response:
         found.append(agency_to_record(a))
         if len(found) >= limit:
             break
-    return _json({"agencies": found, "count": len(found)})
+    return json_answer({"agencies": found, "count": len(found)})
 
 
 async def show_agency(request: web.Request) -> web.Response:
@@ -171,7 +142,9 @@ async def show_agency(request: web.Request) -> web.Response:
             raise CodeUnknown(code, path=code)
         certs = await certificate_rows(conn, agency.code)
         changes = await change_log(conn, code=agency.code, limit=20)
-    return _json({**agency_to_record(agency), "certificate_details": certs, "changes": changes})
+    return json_answer(
+        {**agency_to_record(agency), "certificate_details": certs, "changes": changes}
+    )
 
 
 async def put_agency(request: web.Request) -> web.Response:
@@ -187,7 +160,7 @@ async def put_agency(request: web.Request) -> web.Response:
         reason=body.get("reason"),
     )
     await _changed(request)
-    return _json(result.summary(), status=201 if result.added else 200)
+    return json_answer(result.summary(), status=201 if result.added else 200)
 
 
 async def resolve(request: web.Request) -> web.Response:
@@ -197,7 +170,7 @@ async def resolve(request: web.Request) -> web.Response:
         raise GatewayError("no directory loaded")
     code = request.match_info["code"]
     resolution = directory.resolve(code)
-    return _json(
+    return json_answer(
         {
             "requested": code,
             "via": list(resolution.via),
@@ -221,7 +194,7 @@ async def set_endpoint(request: web.Request) -> web.Response:
         reason=body.get("reason"),
     )
     await _changed(request)
-    return _json(agency_to_record(agency))
+    return json_answer(agency_to_record(agency))
 
 
 async def bind_system(request: web.Request) -> web.Response:
@@ -239,7 +212,7 @@ async def bind_system(request: web.Request) -> web.Response:
         reason=body.get("reason"),
     )
     await _changed(request)
-    return _json(agency_to_record(agency))
+    return json_answer(agency_to_record(agency))
 
 
 async def add_certificate(request: web.Request) -> web.Response:
@@ -251,7 +224,7 @@ async def add_certificate(request: web.Request) -> web.Response:
         _engine(request), request.match_info["code"], body["pem"], actor=request[ADMIN_ACTOR]
     )
     await _changed(request)
-    return _json({"fingerprint": fingerprint}, status=201)
+    return json_answer({"fingerprint": fingerprint}, status=201)
 
 
 async def lifecycle(request: web.Request) -> web.Response:
@@ -296,7 +269,7 @@ async def lifecycle(request: web.Request) -> web.Response:
     else:
         raise web.HTTPNotFound()
     await _changed(request)
-    return _json(agency_to_record(result))
+    return json_answer(agency_to_record(result))
 
 
 async def _current(engine: AsyncEngine, code: str) -> Any:
@@ -323,7 +296,7 @@ async def import_(request: web.Request) -> web.Response:
     )
     if not dry_run:
         await _changed(request)
-    return _json({"dry_run": dry_run, **result.summary()})
+    return json_answer({"dry_run": dry_run, **result.summary()})
 
 
 async def export(request: web.Request) -> web.Response:
@@ -342,7 +315,7 @@ async def inactive(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise BadRequest("days must be a number") from exc
     idle = await ops.inactive(_engine(request), days=days)
-    return _json(
+    return json_answer(
         {
             "days": days,
             "count": len(idle),
@@ -366,7 +339,7 @@ async def suspend_inactive(request: web.Request) -> web.Response:
         reason=f"no activity for {days} days",
     )
     await _changed(request)
-    return _json({"suspended": [a.code for a in done]})
+    return json_answer({"suspended": [a.code for a in done]})
 
 
 async def changes(request: web.Request) -> web.Response:
@@ -378,7 +351,7 @@ async def changes(request: web.Request) -> web.Response:
         raise BadRequest("limit must be a number") from exc
     async with _engine(request).connect() as conn:
         rows = await change_log(conn, code=normalize_code(code) if code else None, limit=limit)
-    return _json({"changes": rows})
+    return json_answer({"changes": rows})
 
 
 ROUTES = [

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.rest.admin import BadRequest
+from adapters.rest.admin_errors import BadRequest
 from adapters.rest.keys import ADMIN_ACTOR as _ACTOR
 from gateway import appkeys
 from gateway.credentials import IssuedSecret, SystemSpec, SystemView

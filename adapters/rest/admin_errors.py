@@ -1,0 +1,42 @@
+"""How the admin API refuses: one error for a malformed request, one JSON error shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import GatewayError, http_status_for
+
+
+def dumps(value: Any) -> str:
+    """JSON text of an admin answer (UTF-8 kept, dates as strings)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def json_answer(value: Any, status: int = 200) -> web.Response:
+    """An admin JSON answer."""
+    return web.json_response(value, status=status, dumps=dumps)
+
+
+class BadRequest(GatewayError):
+    """Raised when an admin request is malformed (not JSON, a field missing or invalid)."""
+
+    code = "BAD_REQUEST"
+    http_status = 400
+    message_vi = "Yêu cầu không hợp lệ"
+    message_en = "Bad request"
+
+
+def error_response(error: GatewayError) -> web.Response:
+    """Render a refusal in the JSON error shape of the native API."""
+    body = {
+        "error": {
+            "code": error.code,
+            "message_vi": error.text_vi,
+            "message_en": error.text_en,
+            "path": error.path,
+        }
+    }
+    return json_answer(body, status=http_status_for(error))
