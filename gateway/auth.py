@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -29,6 +30,9 @@ HEADER_TIMESTAMP = "X-Edoc-Timestamp"
 HEADER_NONCE = "X-Edoc-Nonce"
 HEADER_SIGNATURE = "X-Edoc-Signature"
 _TOKEN_PREFIX = "edt1"
+_TIMESTAMP_FORM = re.compile(r"[0-9]{1,12}")
+_NONCE_FORM = re.compile(r"[\x21-\x7e]{1,128}")
+_HEX_FORM = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,15 @@ class Authenticator:
             raise AuthError("missing credentials")
         timestamp = headers.get(HEADER_TIMESTAMP, "")
         nonce = headers.get(HEADER_NONCE, "")
+        # Exactly the documented forms: Unix seconds in ASCII digits, a non-empty printable
+        # ASCII nonce, hex signature; anything else (``+ts``, ``1_796…``, full-width digits,
+        # non-ASCII bytes) is a plain refusal, never an exception further down.
+        if not _TIMESTAMP_FORM.fullmatch(timestamp):
+            raise AuthExpired("timestamp is not Unix seconds in ASCII digits")
+        if not _NONCE_FORM.fullmatch(nonce) or not _HEX_FORM.fullmatch(signature):
+            raise AuthError("malformed nonce or signature")
+        if not system_id.isascii():
+            raise AuthError("unknown system or wrong signature")
         system = self._systems.get(system_id)
         if system is None or not system.enabled:
             raise AuthError("unknown system or wrong signature")
@@ -138,10 +151,7 @@ class Authenticator:
         if not expected:
             raise AuthError("unknown system or wrong signature")
         now = self._clock()
-        try:
-            at = int(timestamp)
-        except ValueError:
-            raise AuthExpired("timestamp is not an integer") from None
+        at = int(timestamp)
         if abs(now - at) > self._skew:
             raise AuthExpired(f"timestamp outside ±{self._skew} s")
         if not self._replays.check_and_add(f"{system_id}:{expected}", now):
@@ -159,6 +169,8 @@ class Authenticator:
 
     def check_token(self, token: str) -> Caller:
         """Return the caller a bearer token was issued for, or raise ``AuthError``."""
+        if not token.isascii():
+            raise AuthError("malformed token")
         digest = hashlib.sha256(token.encode()).digest()
         if any(hmac.compare_digest(digest, t) for t in self._admin_tokens):
             return Caller("admin", frozenset(), "legacy", "admin")

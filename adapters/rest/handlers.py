@@ -7,7 +7,7 @@ from aiohttp import web
 from adapters.rest.reading import dumps, read_body
 from gateway.appkeys import AUTHENTICATOR, GATEWAY, NODE, SETTINGS
 from gateway.auth import Caller
-from gateway.errors import GatewayError
+from gateway.errors import AuthError, GatewayError
 from gateway.receipts import signed_receipt_xml
 
 
@@ -22,8 +22,11 @@ def _wants_xml(request: web.Request) -> bool:
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    """POST /tokens: a signed request gets a bearer token for its system."""
+    """POST /tokens: a signed request gets a bearer token for its system. A bearer token
+    cannot mint another (tokens would never expire): only the system's secret can."""
     body = await read_body(request, 64 * 1024)
+    if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+        raise AuthError("a token is minted by a signed request only, not by a token")
     caller = await _caller(request, body)
     token, expires = request.config_dict[AUTHENTICATOR].issue_token(caller)
     return web.json_response(

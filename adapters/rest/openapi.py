@@ -38,6 +38,12 @@ OPENAPI: dict[str, Any] = {
         "/tokens": {
             "post": {
                 "summary": "Issue a bearer token to the signing system",
+                "description": (
+                    "Only a signed request (the system's secret) mints a token; a request "
+                    "carrying a bearer token is refused (401), so a token never renews itself. "
+                    "Tokens expire after limits.token_ttl_s; rotating or disabling the system "
+                    "revokes every token it holds."
+                ),
                 "security": [{"signedRequest": []}],
                 "responses": {
                     "200": {

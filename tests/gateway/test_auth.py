@@ -117,3 +117,28 @@ def test_tampered_token_is_refused(auth: Authenticator) -> None:
 def test_admin_token(auth: Authenticator) -> None:
     caller = auth.authenticate("GET", "/v1/inbox", {"Authorization": "Bearer admin-token"}, b"")
     assert caller.role == "admin" and caller.agencies == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Edoc-Timestamp", f"+{NOW}"),
+        ("X-Edoc-Timestamp", "1_780_000_000"),
+        ("X-Edoc-Timestamp", "１７８００００００００"),
+        ("X-Edoc-Nonce", ""),
+        ("X-Edoc-Nonce", "nonce-ếđ"),
+        ("X-Edoc-Signature", "ế" * 64),
+        ("X-Edoc-System", "qlvb-ế"),
+    ],
+)
+def test_only_the_documented_header_forms_are_accepted(
+    auth: Authenticator, header: str, value: str
+) -> None:
+    headers = {**signed(), header: value}
+    with pytest.raises(AuthError):  # a clean refusal, never TypeError or ValueError
+        auth.authenticate("POST", "/v1/messages", headers, b"<x/>")
+
+
+def test_non_ascii_bearer_token_is_a_clean_refusal(auth: Authenticator) -> None:
+    with pytest.raises(AuthError):
+        auth.authenticate("GET", "/v1/inbox", {"Authorization": "Bearer tökén"}, b"")

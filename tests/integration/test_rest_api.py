@@ -236,6 +236,9 @@ async def test_replay_and_token(node: Node) -> None:
     assert inbox.status == 200
     wrong = await node.session.get(node.url + "/v1/inbox", headers={"Authorization": "Bearer x"})
     assert wrong.status == 401
+    minted = await node.session.post(node.url + "/v1/tokens", headers=bearer)
+    assert minted.status == 401  # only a signed request mints a token, never a token
+    assert (await minted.json())["error"]["code"] == "AUTH_FAILED"
 
 
 async def test_openapi_document(node: Node) -> None:
