@@ -20,7 +20,7 @@ import structlog
 
 from gateway.credentials import Clock, SystemRecord, utcnow
 from gateway.credentials_store import StoredSystem, SystemsStore
-from gateway.live_refresh import poll_forever
+from gateway.live_refresh import poll_forever, stop_polling
 
 log = structlog.get_logger(__name__)
 
@@ -115,11 +115,8 @@ class SqlCallingSystems:
 
     async def close(self) -> None:
         """Stop polling and flush buffered activity."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_polling(self._task)
+        self._task = None
         if self._store is not None:
             with contextlib.suppress(Exception):
                 await self.flush_activity()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway import metrics
 from gateway.directory import InMemoryDirectory
 from gateway.directory_store import current_version, load_activity, load_agencies, record_activity
-from gateway.live_refresh import poll_forever
+from gateway.live_refresh import poll_forever, stop_polling
 
 log = structlog.get_logger(__name__)
 
@@ -133,11 +133,8 @@ class SqlDirectory(InMemoryDirectory):
 
     async def close(self) -> None:
         """Stop polling and flush buffered activity."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_polling(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.flush_activity()
 

@@ -8,6 +8,7 @@ loop serves both, so they behave alike when the store is down (keep serving what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -39,3 +40,12 @@ async def poll_forever(
             raise
         except Exception as exc:  # the store may be down: keep serving what we have
             log.warning(f"{what}.refresh_failed", error=str(exc))
+
+
+async def stop_polling(task: asyncio.Task[None] | None) -> None:
+    """Cancel a polling task started with :func:`poll_forever` and wait for it to end."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
