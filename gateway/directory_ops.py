@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import audit
@@ -30,7 +28,6 @@ from gateway.directory_store import (
     find_agency,
     inactive_codes,
     load_agencies,
-    store_certificate,
     utc,
 )
 from gateway.errors import CodeUnknown, DirectoryChangeRefused
@@ -200,42 +197,6 @@ async def bind_system(
         actor=actor,
         reason=reason,
     )
-
-
-async def add_certificate(
-    engine: AsyncEngine, code: str, pem: str | bytes, *, actor: str, reason: str | None = None
-) -> str:
-    """Register a signer certificate (PEM) for an agency; return its SHA-256 fingerprint."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    try:
-        cert = x509.load_pem_x509_certificate(data)
-    except ValueError as exc:
-        raise DirectoryChangeRefused(f"not a PEM certificate: {exc}") from exc
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-    await update_agency(
-        engine,
-        code,
-        lambda a: (
-            a
-            if fingerprint in a.certificates
-            else replace(a, certificates=(*a.certificates, fingerprint))
-        ),
-        action="add-certificate",
-        actor=actor,
-        reason=reason,
-    )
-    async with transaction(engine) as conn:
-        agency = await _require(conn, code)
-        await store_certificate(
-            conn,
-            agency.code,
-            fingerprint,
-            pem=data.decode("ascii"),
-            subject=cert.subject.rfc4514_string(),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-        )
-    return fingerprint
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -409,3 +370,6 @@ async def inactive(
     cutoff = _now(now) - timedelta(days=days)
     async with engine.connect() as conn:
         return await inactive_codes(conn, cutoff)
+
+
+# Registering a signer certificate lives in its own module; existing callers import it here.

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.rest.admin_errors import BadRequest, error_response, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
-from gateway import appkeys
+from gateway import appkeys, directory_certs
 from gateway import directory_ops as ops
 from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
 from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
@@ -220,7 +220,7 @@ async def add_certificate(request: web.Request) -> web.Response:
     body = await _body(request)
     if not isinstance(body.get("pem"), str):
         raise BadRequest("pem is required")
-    fingerprint = await ops.add_certificate(
+    fingerprint = await directory_certs.add_certificate(
         _engine(request), request.match_info["code"], body["pem"], actor=request[ADMIN_ACTOR]
     )
     await _changed(request)

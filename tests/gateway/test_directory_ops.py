@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import audit
 from gateway.directory import Agency, Endpoint
+from gateway.directory_certs import add_certificate
 from gateway.directory_io import parse, to_csv, to_json
 from gateway.directory_ops import (
-    add_certificate,
     bind_system,
     dissolve,
     import_agencies,
