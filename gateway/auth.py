@@ -4,9 +4,10 @@ A signed request carries ``X-Edoc-System``, ``X-Edoc-Timestamp`` (Unix seconds),
 ``X-Edoc-Nonce`` and ``X-Edoc-Signature``: the lower-case hex HMAC-SHA256, keyed with the
 system's secret, of ``METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256(BODY)``. The timestamp
 must lie within the allowed clock skew; a signature seen again within the replay window is
-refused. A bearer token (``Authorization: Bearer ...``) is self-contained and stateless:
-``system.expiry.nonce.mac`` with the mac keyed by the system's secret, so every gateway
-process sharing the configuration accepts it, and changing the secret revokes it.
+refused. A bearer token (``Authorization: Bearer ...``) is self-contained:
+``edt1.system.expiry.id.mac`` with the mac keyed by the system's secret, so every gateway
+process sharing the configuration accepts it; changing the secret revokes every token of
+the system, and one token is revoked by its id (``gateway.credentials_tokens``).
 Secrets are never logged nor returned.
 """
 
@@ -17,12 +18,13 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.config import AdminSettings, LimitsSettings, SystemSettings
 from gateway.credentials import CallingSystems, SystemRecord, as_registry
+from gateway.credentials_admin import USER_HEADER, AdminTokens
+from gateway.credentials_replay import ReplayCache
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 HEADER_SYSTEM = "X-Edoc-System"
@@ -73,29 +75,23 @@ def sign_request(
     }
 
 
-class _ReplayCache:
-    """Signatures seen recently; bounded by time (window) and size."""
+@dataclass(frozen=True)
+class Pending:
+    """A signed request whose headers passed (forms, timestamp window, known system, not a
+    replay yet): what :meth:`Authenticator.finish` needs to verify the MAC over the body."""
 
-    def __init__(self, window_s: float, max_entries: int = 200_000) -> None:
-        self._window = window_s
-        self._max = max_entries
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def check_and_add(self, key: str, now: float) -> bool:
-        """Record ``key``; return ``False`` when it was already seen within the window."""
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if at > now - self._window and len(self._seen) < self._max:
-                break
-            self._seen.pop(oldest)
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        return True
+    method: str
+    path: str
+    system: SystemRecord
+    timestamp: str
+    nonce: str
+    signature: str
 
 
 class Authenticator:
-    """Checks request signatures and bearer tokens against the configured systems."""
+    """Checks request signatures, bearer tokens and admin tokens against the configured
+    systems: the one authentication path of the native API (its replay cache is
+    ``gateway.credentials_replay``, its admin check ``gateway.credentials_admin``)."""
 
     def __init__(
         self,
@@ -107,14 +103,11 @@ class Authenticator:
     ) -> None:
         self._systems = as_registry(systems)
         self._skew = limits.clock_skew_s
-        self._token_ttl = limits.token_ttl_s
+        self.token_ttl_s = limits.token_ttl_s
         self._clock = clock
         # A replay must be refused for as long as its timestamp would still be accepted.
-        self._replays = _ReplayCache(max(limits.replay_window_s, 2 * limits.clock_skew_s))
-        self._admin_tokens = [
-            hashlib.sha256(t.get_secret_value().encode()).digest()
-            for t in (admin.tokens if admin else ())
-        ]
+        self._replays = ReplayCache(max(limits.replay_window_s, 2 * limits.clock_skew_s))
+        self.admin = AdminTokens(t.get_secret_value() for t in (admin.tokens if admin else ()))
 
     def _caller(self, system: SystemRecord) -> Caller:
         return Caller(system.id, frozenset(system.agencies), system.policy, "system")
@@ -123,9 +116,17 @@ class Authenticator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> Caller:
         """Return the caller of a request, or raise ``AuthError`` / subclasses."""
+        first = self.check_headers(method, path, headers)
+        return first if isinstance(first, Caller) else self.finish(first, body)
+
+    def check_headers(self, method: str, path: str, headers: Mapping[str, str]) -> Caller | Pending:
+        """Authenticate what the headers alone can: a bearer or admin token gives the caller;
+        a signed request gives a :class:`Pending` once its header forms, timestamp window,
+        system and freshness pass (the body is read only then, and :meth:`finish` verifies
+        the MAC). Raises ``AuthError`` / subclasses."""
         authorization = headers.get("Authorization", "")
         if authorization[:7].lower() == "bearer ":
-            return self.check_token(authorization[7:].strip())
+            return self.check_token(authorization[7:].strip(), headers.get(USER_HEADER, ""))
         system_id = headers.get(HEADER_SYSTEM)
         signature = headers.get(HEADER_SIGNATURE)
         if not system_id or not signature:
@@ -141,20 +142,28 @@ class Authenticator:
             raise AuthError("malformed nonce or signature")
         if not system_id.isascii():
             raise AuthError("unknown system or wrong signature")
+        now = self._clock()
+        if abs(now - int(timestamp)) > self._skew:
+            raise AuthExpired(f"timestamp outside ±{self._skew} s")
         system = self._systems.get(system_id)
         if system is None or not system.enabled:
             raise AuthError("unknown system or wrong signature")
-        signed = string_to_sign(method, path, timestamp, nonce, body)
+        if self._replays.seen(f"{system.id}:{signature.lower()}", now):
+            raise AuthReplay()
+        return Pending(method, path, system, timestamp, nonce, signature.lower())
+
+    def finish(self, pending: Pending, body: bytes) -> Caller:
+        """Verify the MAC of a signed request over its body, then remember it (replays)."""
+        system = pending.system
+        signed = string_to_sign(
+            pending.method, pending.path, pending.timestamp, pending.nonce, body
+        )
         # During a rotation overlap a system holds two secrets: either one signs.
         macs = [hmac.new(s.encode(), signed, "sha256").hexdigest() for s in system.secrets]
-        expected = next((m for m in macs if hmac.compare_digest(m, signature.lower())), "")
+        expected = next((m for m in macs if hmac.compare_digest(m, pending.signature)), "")
         if not expected:
             raise AuthError("unknown system or wrong signature")
-        now = self._clock()
-        at = int(timestamp)
-        if abs(now - at) > self._skew:
-            raise AuthExpired(f"timestamp outside ±{self._skew} s")
-        if not self._replays.check_and_add(f"{system_id}:{expected}", now):
+        if not self._replays.check_and_add(f"{system.id}:{expected}", self._clock()):
             raise AuthReplay()
         return self._caller(system)
 
@@ -163,17 +172,18 @@ class Authenticator:
         system = self._systems.get(caller.system_id)
         if system is None or not system.enabled or not system.secrets or caller.role != "system":
             raise AuthError("tokens are issued to configured systems only")
-        expiry = int(self._clock()) + self._token_ttl
+        expiry = int(self._clock()) + self.token_ttl_s
         body = f"{_TOKEN_PREFIX}.{system.id}.{expiry}.{secrets.token_hex(8)}"
         return f"{body}.{self._token_mac(system.secret.get_secret_value(), body)}", expiry
 
-    def check_token(self, token: str) -> Caller:
-        """Return the caller a bearer token was issued for, or raise ``AuthError``."""
+    def check_token(self, token: str, admin_user: str = "") -> Caller:
+        """Return the caller a bearer token was issued for (an admin token: the admin, named
+        as in every admin audit record), or raise ``AuthError``; a revoked token is refused."""
         if not token.isascii():
             raise AuthError("malformed token")
-        digest = hashlib.sha256(token.encode()).digest()
-        if any(hmac.compare_digest(digest, t) for t in self._admin_tokens):
-            return Caller("admin", frozenset(), "legacy", "admin")
+        actor = self.admin.actor(token, admin_user)
+        if actor is not None:
+            return Caller(actor, frozenset(), "legacy", "admin")
         body, _, mac = token.rpartition(".")
         parts = body.split(".")
         # System ids may contain dots: the prefix, expiry and nonce are fixed positions.
@@ -190,6 +200,9 @@ class Authenticator:
             raise AuthError("malformed token") from None
         if expiry < self._clock():
             raise AuthExpired("token expired")
+        revoked = getattr(self._systems, "is_revoked", None)
+        if revoked is not None and revoked(system.id, parts[-1]):
+            raise AuthError("token revoked")
         return self._caller(system)
 
     @staticmethod

@@ -99,6 +99,8 @@ class LimitsSettings(_Section):
     replay_window_s: int = Field(600, ge=1)
     token_ttl_s: int = Field(3600, ge=60)
     inbox_max_limit: int = Field(500, ge=1)
+    # A request body must arrive within this time once its headers are in (slow senders).
+    read_timeout_s: float = Field(30.0, gt=0)
 
 
 class SystemSettings(_Section):

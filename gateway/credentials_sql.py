@@ -46,6 +46,7 @@ class SqlCallingSystems:
         self.checked_at: datetime | None = None
         self._store: SystemsStore | None = None
         self._systems: dict[str, StoredSystem] = {}
+        self._revoked: frozenset[tuple[str, str]] = frozenset()
         self._pending: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -60,6 +61,10 @@ class SqlCallingSystems:
         """Return the system with the secrets valid now, or ``None`` when unknown."""
         stored = self._systems.get(system_id)
         return stored.at(self.clock()) if stored is not None else None
+
+    def is_revoked(self, system_id: str, token_id: str) -> bool:
+        """True when the bearer token ``token_id`` of ``system_id`` was revoked (any process)."""
+        return (system_id, token_id) in self._revoked
 
     def records(self) -> list[SystemRecord]:
         """Every system with the secrets valid now (enabled or not)."""
@@ -80,6 +85,7 @@ class SqlCallingSystems:
         """Load every system from the store."""
         snapshot = await self.store.snapshot()
         self._systems = snapshot.systems  # one assignment: a lookup never sees half a load
+        self._revoked = snapshot.revoked
         self.version = snapshot.version
         self.checked_at = self.clock()
 

@@ -36,6 +36,7 @@ from gateway.credentials import (
     utcnow,
 )
 from gateway.credentials_crypto import SecretBox
+from gateway.credentials_tables import REVOKED as _R
 from gateway.credentials_tables import SECRETS as _K
 from gateway.credentials_tables import SYSTEMS as _T
 from gateway.credentials_tables import VERSION as _V
@@ -105,6 +106,7 @@ class SystemsStore:
                 slots = (
                     await conn.execute(select(_K).order_by(_K.c.system_id, _K.c.serial.desc()))
                 ).all()
+                tokens = (await conn.execute(select(_R))).all()
         opened: dict[str, builtins.list[SecretSlot]] = {}
         for slot in slots:
             value = self.box.open(slot.system_id, slot.sealed)
@@ -122,7 +124,11 @@ class SystemsStore:
                 enabled=row.status == "active",
             )
             systems[row.id] = StoredSystem(record, tuple(opened.get(row.id, ())))
-        return Snapshot(version, systems)
+        now = self.clock()
+        revoked = frozenset(
+            (t.system_id, t.token_id) for t in tokens if (utc(t.expires_at) or now) >= now
+        )
+        return Snapshot(version, systems, revoked)
 
     async def idle(self, cutoff: datetime) -> builtins.list[SystemView]:
         """Active systems that neither sent nor fetched since ``cutoff``; a system never

@@ -65,7 +65,22 @@ class SystemsVersionRow(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RevokedTokenRow(Base):
+    """One revoked bearer token (``gateway.credentials_tokens``), kept until it would have
+    expired anyway; every process refuses it once its registry reloaded."""
+
+    __tablename__ = "revoked_tokens"
+
+    system_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+
+
 SYSTEMS = _T = CallingSystemRow.__table__
+REVOKED = RevokedTokenRow.__table__
 SECRETS = _K = SystemSecretRow.__table__
 VERSION = _V = SystemsVersionRow.__table__
 
@@ -89,6 +104,7 @@ class Snapshot:
 
     version: int
     systems: dict[str, StoredSystem]
+    revoked: frozenset[tuple[str, str]] = frozenset()  # (system id, token id), not expired
 
 
 async def stored_version(conn: AsyncConnection) -> int | None:

@@ -268,3 +268,13 @@ class Overloaded(Unavailable):
     def __init__(self, detail: str = "", *, retry_after_s: int = 1, path: str = "") -> None:
         super().__init__(detail, path=path)
         self.retry_after_s = retry_after_s
+
+
+class RequestTimeout(GatewayError):
+    """Raised at a door when a request body does not arrive within the read timeout
+    (``[limits] read_timeout_s``): a slow sender must not hold a connection open for ever."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+    message_vi = "Hết thời gian chờ nhận nội dung yêu cầu"
+    message_en = "The request body did not arrive in time"

@@ -32,6 +32,7 @@ from edxml.model import Envelope, StatusMessage
 from gateway import audit, audit_batch, metrics
 from gateway.access import Access
 from gateway.admission import Admission, claims_urgent
+from gateway.audit_refusals import mark_audited
 from gateway.auth import Caller
 from gateway.broker import DeliveryTask
 from gateway.calendar import OfficeCalendar
@@ -48,7 +49,6 @@ from gateway.intake_duplicates import RecentDigests, duplicate_receipts
 from gateway.intake_plan import StoreRequest, Target, Writes, packet_priority, plan_packet
 from gateway.legal.wiring import apply_review
 from gateway.receipts import Receipt
-from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blobs import BlobStore
@@ -292,7 +292,7 @@ class Intake:
     async def _audit_rejection(
         self, raw: bytes, caller: Caller, via: str, exc: EdxmlError | GatewayError
     ) -> None:
-        mark_audited()
+        mark_audited(exc)  # the door answering ``exc`` must not write a second record
         event = audit.Event(
             "rejected",
             actor=caller.system_id,

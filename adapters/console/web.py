@@ -23,7 +23,6 @@ from gateway import appkeys, audit, operators
 from gateway.errors import GatewayError
 from gateway.health import HealthChecker
 from gateway.operator_reads import reading as transaction
-from gateway.refusal_audit import mark_audited
 
 SESSIONS = web.AppKey("console_sessions", SessionStore)
 LIMITER = web.AppKey("console_limiter", RateLimiter)
@@ -167,7 +166,6 @@ async def _audit_refusal(request: web.Request, error: GatewayError) -> None:
                 "reason": error.detail[:300],
             },
         )
-    mark_audited()
 
 
 async def _csrf_token(request: web.Request) -> str:
@@ -185,7 +183,6 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await _guarded(request, handler)
     except operators.LoginFailed as exc:  # audited by operators.login already
-        mark_audited()
         response = _refusal(request, exc)
     except GatewayError as exc:
         if exc.http_status >= 500:

@@ -4,8 +4,8 @@ Refusals of a packet by the core (edXML, signature, routing, sender binding) are
 the core where it decides them (``gateway.intake``); everything the door decides before or
 beside the core (signature, network, freshness, replay, size, ``hash-file``, a missing
 parameter, an unknown document) is recorded here, at the decision point, with door ``vxp``,
-the system the request claimed, the operation and both codes. The VXP answer is HTTP 200,
-so the edge middleware (``gateway.refusal_audit``) never audits it a second time.
+the system the request claimed, the operation and both codes; nothing else writes a second
+record (the core marks the errors it audited, ``gateway.audit_refusals.is_audited``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit_refusals import record_refusal
-from gateway.refusal_audit import mark_audited
 
 log = structlog.get_logger("adapters.vxp.refusals")
 
@@ -73,7 +72,6 @@ class AuditChainSink:
 
     async def record(self, refusal: VxpRefusal) -> None:
         """Append one ``rejected`` record; a store failure is logged, the answer still goes."""
-        mark_audited()
         engine = self._engine_of()
         if engine is None:
             log.warning("vxp.refusal_not_audited", op=refusal.op, code=refusal.code)
