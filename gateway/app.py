@@ -52,7 +52,6 @@ from gateway.intake import Intake
 from gateway.legal.wiring import review_from_settings, scanner_check
 from gateway.metrics import metrics_middleware
 from gateway.nodekey import load_identity, signing_check, uses_protected_key
-from gateway.refusal_audit import refusal_audit_middleware
 from gateway.state_metrics import context as delivery_state_metrics
 from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
@@ -236,10 +235,7 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     ``with_workers=False`` builds an API-only process (no delivery consumers, no sweep).
     """
     app = web.Application(
-        middlewares=[
-            metrics_middleware(),
-            refusal_audit_middleware(lambda request: request.config_dict.get(appkeys.ENGINE)),
-        ],
+        middlewares=[metrics_middleware()],
         client_max_size=settings.limits.max_packet_bytes + 1,
     )
     app[appkeys.SETTINGS] = settings

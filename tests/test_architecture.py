@@ -17,7 +17,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 OURS = ("edxml", "gateway", "adapters")
 COMPOSITION_ROOT = {"gateway/app.py", "gateway/cli.py"}
-SHARED_ADAPTER_MODULES = {"adapters/bodies.py", "adapters/__init__.py"}
+SHARED_ADAPTER_MODULES = {
+    "adapters/bodies.py",
+    "adapters/edge.py",
+    "adapters/credentials.py",
+    "adapters/__init__.py",
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
