@@ -6,9 +6,9 @@ from aiohttp import web
 
 from adapters.rest.reading import dumps, read_body
 from gateway.appkeys import AUTHENTICATOR, GATEWAY, NODE, SETTINGS
-from gateway.auth import Caller
+from gateway.core.receipts import signed_receipt_xml
+from gateway.credentials.auth import Caller
 from gateway.errors import AuthError, GatewayError
-from gateway.receipts import signed_receipt_xml
 
 
 async def _caller(request: web.Request, body: bytes = b"") -> Caller:
