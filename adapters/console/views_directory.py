@@ -15,8 +15,9 @@ from aiohttp.web_request import FileField
 from adapters.console.web import INDEX, PageNotFound, actor, render, require, session_of
 from gateway import appkeys
 from gateway.directory import changes as ops
+from gateway.directory.records import certificate_rows, change_log
 from gateway.directory.resolver import ENDPOINT_KINDS, Endpoint, normalize_code
-from gateway.directory.store import certificate_rows, change_log, find_agency
+from gateway.directory.store import find_agency
 from gateway.errors import DirectoryChangeRefused
 
 MAX_IMPORT_BYTES = 64 * 2**20

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from adapters.console.web import VN, record, render
 from gateway import appkeys
+from gateway.directory.records import load_activity
 from gateway.directory.resolver import InMemoryDirectory
-from gateway.directory.store import load_activity
 from gateway.ops.reports import ActivityReport, DirectoryEntry, activity_report
 
 SCREEN_ROWS = 1000

@@ -24,8 +24,9 @@ from gateway import appkeys
 from gateway.directory import certs as directory_certs
 from gateway.directory import changes as ops
 from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
+from gateway.directory.records import certificate_rows, change_log
 from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
-from gateway.directory.store import certificate_rows, change_log, find_agency, load_agencies
+from gateway.directory.store import find_agency, load_agencies
 from gateway.errors import AuthError, CodeUnknown, GatewayError
 
 _TOKENS = web.AppKey("admin_tokens", dict)

@@ -19,7 +19,7 @@ from adapters.vxp import errors as vxp
 from adapters.vxp.context import AgencyRegistry, context_of, read_body
 from adapters.vxp.signing import VIETNAM, SignedRequest
 from gateway.credentials.auth import Caller
-from gateway.directory.store import DirectoryChangeRow, utc
+from gateway.directory.tables import DirectoryChangeRow, utc
 from gateway.errors import Forbidden, RequestInvalid
 
 RETIRED = ("dissolved", "merged")

@@ -40,7 +40,7 @@ from gateway.credentials.tables import SECRETS as _K
 from gateway.credentials.tables import SYSTEMS as _T
 from gateway.credentials.tables import VERSION as _V
 from gateway.credentials.tables import Snapshot, StoredSystem, bump_version, stored_version, view_of
-from gateway.directory.store import utc
+from gateway.directory.tables import utc
 from gateway.store.database import translate_errors
 
 log = structlog.get_logger(__name__)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.credentials.registry import SecretSlot, SystemRecord, SystemView
-from gateway.directory.store import utc
+from gateway.directory.tables import utc
 from gateway.store.base import Base
 
 

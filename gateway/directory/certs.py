@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.directory.changes import update_agency
+from gateway.directory.records import store_certificate
 from gateway.directory.resolver import normalize_code
-from gateway.directory.store import find_agency, store_certificate
+from gateway.directory.store import find_agency
 from gateway.errors import CodeUnknown, DirectoryChangeRefused
 from gateway.store.database import transaction
 

@@ -21,15 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit import chain as audit
 from gateway.directory.formats import Diff, ImportFormatError, Parsed, diff, parse
+from gateway.directory.records import inactive_codes
 from gateway.directory.resolver import Agency, Endpoint, normalize_code
-from gateway.directory.store import (
-    Change,
-    apply_changes,
-    find_agency,
-    inactive_codes,
-    load_agencies,
-    utc,
-)
+from gateway.directory.store import Change, apply_changes, find_agency, load_agencies
+from gateway.directory.tables import utc
 from gateway.errors import CodeUnknown, DirectoryChangeRefused
 from gateway.store.database import transaction
 

@@ -171,7 +171,7 @@ class Diff:
     unchanged: int = 0
 
     def changes(self) -> list[Change]:
-        """Return the change set to apply with ``directory_store.apply_changes``."""
+        """Return the change set to apply with ``gateway.directory.store.apply_changes``."""
         return (
             [Change("add", None, a) for a in self.added]
             + [Change("change", b, a) for b, a in self.changed]

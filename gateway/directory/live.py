@@ -17,8 +17,9 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.directory.records import load_activity, record_activity
 from gateway.directory.resolver import InMemoryDirectory
-from gateway.directory.store import current_version, load_activity, load_agencies, record_activity
+from gateway.directory.store import current_version, load_agencies
 from gateway.live_refresh import poll_forever, stop_polling
 from gateway.ops import metrics
 

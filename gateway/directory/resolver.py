@@ -3,7 +3,7 @@
 Every routing decision asks :meth:`Directory.resolve`. Lookups are plain dictionary reads
 (new code and old QCVN 102 code both index the same :class:`Agency`), so resolving takes
 microseconds and never touches the database. :class:`InMemoryDirectory` holds the data;
-``gateway.directory.store.SqlDirectory`` fills one from the store and keeps it current.
+``gateway.directory.live.SqlDirectory`` fills one from the store and keeps it current.
 
 Lifecycle: ``merged`` (a merge or a code change) resolves to its successor and
 :attr:`Resolution.via` lists the retired codes followed; ``dissolved`` (also a split, which

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.directory.changes import import_agencies, parse_import
 from gateway.directory.formats import Diff, guess_format
 from gateway.directory.live import SqlDirectory
+from gateway.directory.records import count_agencies
 from gateway.directory.resolver import Endpoint
-from gateway.directory.store import count_agencies
 from gateway.ops import metrics
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.credentials.registry import Clock, utcnow
-from gateway.directory.store import utc
+from gateway.directory.tables import utc
 from gateway.ops.metrics import NAMESPACE, REGISTRY
 from gateway.store.base import Base
 from gateway.store.database import translate_errors

@@ -29,8 +29,9 @@ from gateway.directory.changes import (
 )
 from gateway.directory.formats import parse, to_csv, to_json
 from gateway.directory.live import SqlDirectory
+from gateway.directory.records import certificate_rows, change_log
 from gateway.directory.resolver import Agency, Endpoint
-from gateway.directory.store import certificate_rows, change_log, load_agencies
+from gateway.directory.store import load_agencies
 from gateway.directory.sync import seed, sync_once
 from gateway.errors import AgencyDissolved, AgencyInactive, CodeUnknown, DirectoryChangeRefused
 from gateway.store.database import create_engine, create_schema
