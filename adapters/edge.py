@@ -10,7 +10,7 @@ its parent's answer at every door and a test fails if that answer is wrong.
 
 Every refusal a door renders is audited here, where the door decides it, exactly once (door,
 caller, code, remote address): an error the core already audited carries the mark of
-``gateway.audit_refusals`` and is not written again. Nothing parses a response body.
+``gateway.audit.refusals`` and is not written again. Nothing parses a response body.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.bodies import read_bounded
 from edxml import errors as edxml
 from edxml.errors import BilingualError
-from gateway import appkeys, audit, audit_batch
-from gateway import credentials as systems
+from gateway import appkeys
 from gateway import errors as core
-from gateway.audit_refusals import Refusal, audit_refusal
+from gateway.audit import batch as audit_batch
+from gateway.audit import chain as audit
+from gateway.audit.refusals import Refusal, audit_refusal
+from gateway.credentials import registry as systems
 from gateway.legal import errors as legal
 
 log = structlog.get_logger(__name__)

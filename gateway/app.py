@@ -33,30 +33,30 @@ from adapters.vxp.client import VxpAgencySource, VxpClient
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys
-from gateway.access import Access
-from gateway.admission import Admission, Limits
-from gateway.auth import Authenticator
-from gateway.broker import Broker
-from gateway.calendar import load_calendar
 from gateway.config import Settings
-from gateway.core import Gateway
-from gateway.credentials_setup import systems_context
-from gateway.credentials_sql import SqlCallingSystems
-from gateway.delivery import DeliveryService, close_transports
-from gateway.directory_sql import SqlDirectory
-from gateway.directory_sync import start_directory
-from gateway.duties import duties_check
-from gateway.duties_setup import duties_context
-from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
-from gateway.intake import Intake
+from gateway.core.access import Access
+from gateway.core.admission import Admission, Limits
+from gateway.core.calendar import load_calendar
+from gateway.core.intake import Intake
+from gateway.core.operations import Gateway
+from gateway.credentials.auth import Authenticator
+from gateway.credentials.live import SqlCallingSystems
+from gateway.credentials.setup import systems_context
+from gateway.delivery.broker import Broker
+from gateway.delivery.transports import MailboxTransport, Transport
+from gateway.delivery.workers import DeliveryService, close_transports
+from gateway.directory.live import SqlDirectory
+from gateway.directory.sync import start_directory
 from gateway.legal.wiring import review_from_settings, scanner_check
-from gateway.metrics import metrics_middleware
 from gateway.nodekey import load_identity, signing_check, uses_protected_key
-from gateway.state_metrics import context as delivery_state_metrics
+from gateway.ops.duties import duties_check
+from gateway.ops.duties_setup import duties_context
+from gateway.ops.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
+from gateway.ops.metrics import metrics_middleware
+from gateway.ops.state_metrics import context as delivery_state_metrics
 from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
 from gateway.store.readers import create_reader
-from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
 _CORE_STATE = web.AppKey("core_state", dict)

@@ -1,7 +1,7 @@
 """The ports: the typed interfaces where the core and its adapters meet.
 
 Adapters (doors, transports) depend on these Protocols and views, never on the store's rows
-or tables; the core implements the operations (``gateway.core.Gateway``) and gives the
+or tables; the core implements the operations (``gateway.core.operations.Gateway``) and gives the
 transports read-only views of what they deliver (the store's rows satisfy them as they are).
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 
 
 class Core(Protocol):
-    """The core operations every door calls (``gateway.core.Gateway``)."""
+    """The core operations every door calls (``gateway.core.operations.Gateway``)."""
 
     async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Any:
         """Accept a document or status packet; return its receipt."""

@@ -3,7 +3,7 @@
 ``/healthz`` says the process is alive (no dependency is touched); ``/readyz`` runs the
 readiness checks and answers 503 naming the failing ones; ``/metrics`` serves Prometheus'
 text format; ``POST``/``DELETE /maintenance`` switch maintenance mode for admins (bearer
-token of ``[admin] tokens``, ``gateway.credentials_admin``) and leave an audit record when a
+token of ``[admin] tokens``, ``gateway.credentials.admin``) and leave an audit record when a
 database engine is given. The maintenance routes run the one edge (``adapters.edge``, door
 ``ops``): the token is checked before the body is read, every refusal is audited once.
 """
@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
 from adapters.edge import Door
-from gateway import appkeys, audit
-from gateway.credentials_admin import USER_HEADER, AdminTokens
-from gateway.health import HealthChecker
-from gateway.metrics import metrics_middleware, render
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.credentials.admin import USER_HEADER, AdminTokens
+from gateway.ops.health import HealthChecker
+from gateway.ops.metrics import metrics_middleware, render
 
 CHECKER = web.AppKey("ops_checker", HealthChecker)
 ADMIN_TOKENS = web.AppKey("ops_admin_tokens", AdminTokens)

@@ -1,9 +1,9 @@
 """Admin API (mounted at ``/admin/v1``): the agency directory for operators.
 
 Authenticated with the admin bearer tokens of ``settings.admin.tokens`` only, never with
-an agency system's credentials. Handlers parse, call ``gateway.directory_ops`` and answer;
+an agency system's credentials. Handlers parse, call ``gateway.directory.changes`` and answer;
 every change is recorded with the actor ``admin:<token fingerprint>`` (plus the
-``X-Admin-User`` header when sent; ``gateway.credentials_admin``) and seen by every running
+``X-Admin-User`` header when sent; ``gateway.credentials.admin``) and seen by every running
 worker within seconds. Runs the one edge (``adapters.edge``, door ``admin``): the token is
 checked from the headers before any body is read, every refusal is audited once.
 """
@@ -22,12 +22,14 @@ from adapters.edge import Door
 from adapters.rest.admin_errors import BadRequest, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
-from gateway import appkeys, directory_certs
-from gateway import directory_ops as ops
-from gateway.credentials_admin import USER_HEADER, AdminTokens
-from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
-from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
-from gateway.directory_store import certificate_rows, change_log, find_agency, load_agencies
+from gateway import appkeys
+from gateway.credentials.admin import USER_HEADER, AdminTokens
+from gateway.directory import certs as directory_certs
+from gateway.directory import changes as ops
+from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
+from gateway.directory.store import find_agency, load_agencies
 from gateway.errors import CodeUnknown, GatewayError
 
 _TOKENS = web.AppKey("admin_tokens", AdminTokens)
@@ -36,7 +38,7 @@ DOOR = Door("admin")
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Authenticate from the headers (``gateway.credentials_admin``), then read the body
+    """Authenticate from the headers (``gateway.credentials.admin``), then read the body
     (bounded by the packet cap and the read timeout)."""
     tokens = request.app[_TOKENS] or _settings_tokens(request)
     actor = tokens.check(

@@ -7,11 +7,11 @@ from aiohttp import web
 from adapters import edge
 from adapters.rest.reading import dumps
 from gateway.appkeys import AUTHENTICATOR, CALLING_SYSTEMS, ENGINE, GATEWAY, NODE, SETTINGS
-from gateway.auth import Caller
-from gateway.credentials_tokens import TokenName, parse_token
-from gateway.credentials_tokens import revoke_token as revoke
+from gateway.core.receipts import signed_receipt_xml
+from gateway.credentials.auth import Caller
+from gateway.credentials.tokens import TokenName, parse_token
+from gateway.credentials.tokens import revoke_token as revoke
 from gateway.errors import AuthError, GatewayError
-from gateway.receipts import signed_receipt_xml
 
 _SMALL_BODY = 64 * 1024  # tokens, acks: nothing bigger is ever needed
 

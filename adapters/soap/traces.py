@@ -20,7 +20,7 @@ from edxml.edoc_vn_build import element
 from edxml.edoc_vn_build import status as status_element
 from edxml.model import Code, ResponseFor, StatusMessage
 from edxml.parse import parse
-from gateway import hub_numbers as hub_ids
+from gateway.core import hub_numbers as hub_ids
 from gateway.errors import NotFound, RequestInvalid, SenderNotAllowed
 
 VIETNAM = timezone(timedelta(hours=7))

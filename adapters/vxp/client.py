@@ -12,7 +12,7 @@
   through ``Gateway.submit`` and answers ``updateStatus`` ``done`` (accepted or duplicate)
   or ``fail`` (refused); transient failures leave the item for the next poll.
 - :class:`VxpAgencySource`: the upstream's agency list as directory records (export shape of
-  ``gateway.directory.agency_from_record``) for the directory sync.
+  ``gateway.directory.resolver.agency_from_record``) for the directory sync.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from adapters.vxp.errors import SYSTEM_ERROR
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from gateway.errors import GatewayError, Unavailable
 from gateway.ports import Core, DeliveryView, MessageView
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger("adapters.vxp.client")
 

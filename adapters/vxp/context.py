@@ -17,7 +17,7 @@ from adapters.vxp.accounts import SystemAccounts
 from adapters.vxp.refusals import AuditChainSink, RefusalSink
 from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
 from gateway import appkeys
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 from gateway.errors import RequestInvalid
 from gateway.ports import Core
 

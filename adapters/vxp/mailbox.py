@@ -28,7 +28,7 @@ from adapters.vxp.context import context_of, field, read_body, required
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import VIETNAM, SignedRequest, file_hash_matches
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, RequestInvalid
 
 log = structlog.get_logger("adapters.vxp")

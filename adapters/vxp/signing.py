@@ -42,7 +42,7 @@ from adapters.vxp.sdk_wire import (
     sdk_file_hash,
     sdk_timestamp,
 )
-from gateway.credentials_replay import ReplayCache
+from gateway.credentials.replay import ReplayCache
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 __all__ = [
@@ -146,7 +146,7 @@ class SignedRequest:
 class ReplayGuard:
     """Remembers recently seen request signatures and refuses a second use within ``window``.
 
-    The VXP form of the gateway's one replay cache (``gateway.credentials_replay``): in memory
+    The VXP form of the gateway's one replay cache (``gateway.credentials.replay``): in memory
     and per process, so across processes a replay is only caught by the timestamp skew bound.
     """
 

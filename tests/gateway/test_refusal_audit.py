@@ -11,8 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
-from gateway import appkeys, audit, audit_batch
-from gateway.audit_refusals import Refusal, audit_refusal, is_audited, mark_audited
+from gateway import appkeys
+from gateway.audit import batch as audit_batch
+from gateway.audit import chain as audit
+from gateway.audit.refusals import Refusal, audit_refusal, is_audited, mark_audited
 from gateway.errors import AuthError, GatewayError, PayloadTooLarge, SenderNotAllowed, StoreError
 from gateway.store.database import create_engine, create_schema
 

@@ -20,7 +20,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from adapters.ops.app import CHECKER as OPS_CHECKER
-from gateway import appkeys, audit
+from gateway import appkeys
+from gateway.audit import chain as audit
 from gateway.store import repository as repo
 from tests.integration.console_env import (
     PASSWORDS,

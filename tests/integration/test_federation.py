@@ -34,9 +34,13 @@ from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor
 from edxml.signature import sign
 from gateway import appkeys
-from gateway.auth import Caller
-from gateway.delivery import DeliveryService, close_transports
-from gateway.transports import MailboxTransport, PermanentDeliveryError, RetryableDeliveryError
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import (
+    MailboxTransport,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from gateway.delivery.workers import DeliveryService, close_transports
 from tests.integration.gateway_node import (
     G22,
     H41,
@@ -181,7 +185,7 @@ async def test_agency_source_reads_the_hub_directory(hub: TestServer) -> None:
     assert by_code[G22]["old_code"] == "G22"
     assert by_code[H41]["endpoint_kind"] == "peer"
     assert by_code[H41]["endpoint_node"] == "hub"
-    from gateway.directory import agency_from_record
+    from gateway.directory.resolver import agency_from_record
 
     assert agency_from_record(by_code[H41]).endpoint.kind == "peer"
 

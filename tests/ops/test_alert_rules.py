@@ -19,8 +19,8 @@ import pytest
 import typer
 import yaml
 
-from gateway import metrics
 from gateway.cli import app
+from gateway.ops import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
