@@ -33,6 +33,7 @@ from gateway import errors as core
 from gateway.audit import batch as audit_batch
 from gateway.audit import chain as audit
 from gateway.audit.refusals import Refusal, audit_refusal
+from gateway.credentials import operators
 from gateway.credentials import registry as systems
 from gateway.legal import errors as legal
 
@@ -85,6 +86,9 @@ HTTP_STATUS: ErrorTable[int] = ErrorTable(
         systems.SystemExists: 409,
         systems.SystemInvalid: 400,
         systems.CredentialsKeyError: 503,
+        operators.OperatorRefused: 422,
+        operators.LoginFailed: 401,
+        operators.AccountLocked: 423,
         legal.AttachmentMalware: 422,
         legal.PdfSignatureRequired: 422,
         legal.SignerNotSender: 422,

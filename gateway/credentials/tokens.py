@@ -20,7 +20,7 @@ from gateway.audit import chain as audit
 from gateway.credentials.registry import SystemInvalid, SystemUnknown, utcnow
 from gateway.credentials.tables import REVOKED as _R
 from gateway.credentials.tables import SYSTEMS as _T
-from gateway.credentials.tables import bump_version
+from gateway.credentials.tables import RevokedTokenRow, bump_version
 from gateway.store.database import translate_errors
 
 TOKEN_PREFIX = "edt1"
@@ -74,7 +74,7 @@ async def revoke_token(
             if (await conn.execute(select(_R.c.token_id).where(key))).first() is not None:
                 return False
             await conn.execute(
-                insert(_R).values(
+                insert(RevokedTokenRow).values(
                     system_id=name.system_id,
                     token_id=name.token_id,
                     expires_at=expires,
