@@ -40,7 +40,7 @@ def _answer(value: SystemView | IssuedSecret | list[SystemView], status: int = 2
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists or not await request.read():  # read by the edge already
         return {}
     try:
         body = await request.json(loads=json.loads)
