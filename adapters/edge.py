@@ -15,7 +15,6 @@ caller, code, remote address): an error the core already audited carries the mar
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CALLER = web.RequestKey("edge_caller", str)  # the authenticated actor, for audit records
-DEFAULT_READ_TIMEOUT_S = 30.0
 
 
 class ErrorTable(Generic[T]):
@@ -132,21 +130,10 @@ def json_error(error: BaseException) -> web.Response:
     return response
 
 
-def read_timeout(request: web.Request) -> float:
-    """The configured read timeout for request bodies (``[limits] read_timeout_s``)."""
-    settings = request.config_dict.get(appkeys.SETTINGS)
-    return settings.limits.read_timeout_s if settings is not None else DEFAULT_READ_TIMEOUT_S
-
-
 async def read_body(request: web.Request, limit: int, *, timeout_s: float | None = None) -> bytes:
     """Read the body, refused with ``PayloadTooLarge`` past ``limit`` bytes and with
     ``RequestTimeout`` when it has not all arrived within the read timeout."""
-    seconds = read_timeout(request) if timeout_s is None else timeout_s
-    try:
-        async with asyncio.timeout(seconds):
-            return await read_bounded(request, limit)
-    except TimeoutError:
-        raise core.RequestTimeout(f"body not received within {seconds:g} s") from None
+    return await read_bounded(request, limit, timeout_s=timeout_s)
 
 
 async def preread(request: web.Request, limit: int, *, timeout_s: float | None = None) -> None:
