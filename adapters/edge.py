@@ -25,6 +25,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bodies import read_bounded
+from adapters.credentials import CALLER
 from edxml import errors as edxml
 from edxml.errors import BilingualError
 from gateway import appkeys
@@ -40,8 +41,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-CALLER = web.RequestKey("edge_caller", str)  # the authenticated actor, for audit records
 
 
 class ErrorTable(Generic[T]):
@@ -141,11 +140,6 @@ async def preread(request: web.Request, limit: int, *, timeout_s: float | None =
     ``limit`` and the read timeout; for handlers that parse the body themselves."""
     body = await read_body(request, limit, timeout_s=timeout_s)
     request._read_bytes = body  # aiohttp's own cache of the body: read()/json()/post() use it
-
-
-def set_caller(request: web.Request, actor: str) -> None:
-    """Name the authenticated caller of this request (its refusals' audit actor)."""
-    request[CALLER] = actor
 
 
 def claimed_system(request: web.Request) -> str | None:

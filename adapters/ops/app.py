@@ -17,10 +17,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
+from adapters.credentials import admin_actor
 from adapters.edge import Door
 from gateway import appkeys
 from gateway.audit import chain as audit
-from gateway.credentials.admin import USER_HEADER, AdminTokens
+from gateway.credentials.admin import AdminTokens
 from gateway.ops.health import HealthChecker
 from gateway.ops.metrics import metrics_middleware, render
 
@@ -40,12 +41,7 @@ DOOR = Door("ops", engine_of=_engine)
 
 def _admin(request: web.Request) -> str:
     """Return the admin calling (``admin:<fingerprint>[:<user>]``) or raise ``AuthError``."""
-    headers = request.headers
-    actor = request.app[ADMIN_TOKENS].check(
-        headers.get("Authorization", ""), headers.get(USER_HEADER, "")
-    )
-    edge.set_caller(request, actor)
-    return actor
+    return admin_actor(request, request.app[ADMIN_TOKENS])
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -18,12 +18,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
+from adapters.credentials import admin_actor
 from adapters.edge import Door
 from adapters.rest.admin_errors import BadRequest, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
 from gateway import appkeys
-from gateway.credentials.admin import USER_HEADER, AdminTokens
+from gateway.credentials.admin import AdminTokens
 from gateway.directory import certs as directory_certs
 from gateway.directory import changes as ops
 from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
@@ -41,11 +42,7 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Authenticate from the headers (``gateway.credentials.admin``), then read the body
     (bounded by the packet cap and the read timeout)."""
     tokens = request.app[_TOKENS] or _settings_tokens(request)
-    actor = tokens.check(
-        request.headers.get("Authorization", ""), request.headers.get(USER_HEADER, "")
-    )
-    request[ADMIN_ACTOR] = actor
-    edge.set_caller(request, actor)
+    request[ADMIN_ACTOR] = admin_actor(request, tokens)
     if request.can_read_body:
         await edge.preread(request, _max_body(request))
     return await handler(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters import edge
+from adapters.credentials import system_caller
 from adapters.rest.reading import dumps
 from gateway.appkeys import AUTHENTICATOR, CALLING_SYSTEMS, ENGINE, GATEWAY, NODE, SETTINGS
 from gateway.core.receipts import signed_receipt_xml
@@ -17,14 +18,7 @@ _SMALL_BODY = 64 * 1024  # tokens, acks: nothing bigger is ever needed
 
 
 async def _authenticated(request: web.Request, limit: int = 0) -> tuple[Caller, bytes]:
-    """Authenticate from the headers first; only then read the body (bounded by ``limit``
-    and the read timeout; ``0``: no body), and verify a signature over it."""
-    authenticator = request.config_dict[AUTHENTICATOR]
-    first = authenticator.check_headers(request.method, request.raw_path, request.headers)
-    body = await edge.read_body(request, limit) if limit and request.can_read_body else b""
-    caller = first if isinstance(first, Caller) else authenticator.finish(first, body)
-    edge.set_caller(request, caller.system_id)
-    return caller, body
+    return await system_caller(request, request.config_dict[AUTHENTICATOR], limit)
 
 
 async def _caller(request: web.Request) -> Caller:

@@ -300,7 +300,9 @@ class Intake:
             actor=caller.system_id,
             outcome=exc.code,
             detail={
+                "door": via,
                 "via": via,
+                "remote": caller.remote,
                 "path": exc.path,
                 "message_en": exc.text_en,
                 "sha256": hashlib.sha256(raw).hexdigest(),

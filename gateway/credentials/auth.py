@@ -45,6 +45,7 @@ class Caller:
     agencies: frozenset[str]
     policy: str = "legacy"
     role: str = "system"  # or "admin"
+    remote: str | None = None  # the peer address the door saw (for audit records only)
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
 from adapters.console.web import CsrfRefused, LoginRequired, PageNotFound, RateLimited, RoleRefused
+from adapters.credentials import set_caller
 from adapters.rest.admin_errors import BadRequest
 from adapters.soap.envelope import SoapVersionError, UnknownAction
 from adapters.soap.refusals import report_error
@@ -119,7 +120,7 @@ async def test_a_slow_body_is_refused_408_and_audited_once(engine: AsyncEngine) 
     door = edge.Door("rest")
 
     async def upload(request: web.Request) -> web.Response:
-        edge.set_caller(request, "SYS-SLOW")
+        set_caller(request, "SYS-SLOW")
         body = await edge.read_body(request, 1024, timeout_s=0.3)
         return web.json_response({"size": len(body)})
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import edge
+from adapters.credentials import set_caller
 from gateway import appkeys
 from gateway.audit import batch as audit_batch
 from gateway.audit import chain as audit
@@ -41,7 +42,7 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient]:
         raise AuthError("missing credentials")
 
     async def authenticated_then_refused(request: web.Request) -> web.Response:
-        edge.set_caller(request, "SYS-A")
+        set_caller(request, "SYS-A")
         raise PayloadTooLarge("too big")
 
     async def core_refused(request: web.Request) -> web.Response:

@@ -216,3 +216,15 @@ async def test_admin_and_maintenance_refusals_are_audited_once(node: Edge) -> No
         (f"admin:{fingerprint(ADMIN_TOKEN)}", "BAD_REQUEST", "admin"),
     ]
     assert all(d["remote"] == "127.0.0.1" for _, _, d in records)
+
+
+async def test_a_refusal_the_core_decides_is_audited_once_with_door_and_remote(node: Edge):
+    before = node.last_seq()
+    body = b"<edXML><unclosed>"
+    headers = sign_request("SYS-G22", SECRETS["SYS-G22"], "POST", "/v1/messages", body)
+    async with node.session.post(node.url + "/v1/messages", data=body, headers=headers) as r:
+        assert r.status == 400
+        assert (await r.json())["error"]["code"] == "EDXML_NOT_WELL_FORMED"
+    [(actor, outcome, detail)] = node.records(before)  # the core's record, not a second one
+    assert (actor, outcome) == ("SYS-G22", "EDXML_NOT_WELL_FORMED")
+    assert (detail["door"], detail["remote"]) == ("rest", "127.0.0.1") and detail["sha256"]
