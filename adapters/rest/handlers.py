@@ -119,7 +119,7 @@ async def sent(request: web.Request) -> web.Response:
     rows = await request.config_dict[GATEWAY].sent(
         caller, after=request.query.get("after") or None, limit=_limit(request)
     )
-    return web.json_response({"items": rows}, dumps=dumps)
+    return web.json_response({"items": [r.as_dict() for r in rows]}, dumps=dumps)
 
 
 async def fetch(request: web.Request) -> web.Response:

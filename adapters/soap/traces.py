@@ -48,7 +48,7 @@ async def _resolve(call: Call, rf: ResponseFor) -> ResponseFor:
     if given.isdigit():
         message_id = await message_of(call.ctx, int(given))
         trace = await call.ctx.core.trace(call.caller, message_id)
-        return dataclasses.replace(rf, document_id=trace.message["document_id"])
+        return dataclasses.replace(rf, document_id=trace.message.document_id)
     if given:
         return rf
     if rf.organ_id and rf.code and rf.promulgation_date and "/" in rf.code:

@@ -92,13 +92,6 @@ def context_of(request: web.Request) -> VxpContext:
     return context
 
 
-def field(item: Any, name: str, default: Any = None) -> Any:
-    """Read ``name`` from a mapping or an object (core items are dataclasses or dicts)."""
-    if isinstance(item, Mapping):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
 def required(signed: SignedRequest, name: str) -> str:
     """Return a signed parameter or raise ``RequestInvalid`` when it is missing or empty."""
     value = signed.get(name)

@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
-from signxml import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod, XMLSigner
+from signxml.algorithms import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.signer import XMLSigner
 
 from edxml.signature import sign as sign_packet
 
@@ -56,7 +57,8 @@ class NodeIdentity:
         )
         signer.namespaces = {"ds": _DSIG}
         signed = signer.sign(root, key=self.key, cert=list(self.chain))
-        return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+        out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+        return out
 
 
 def load_node_identity(code: str, key_file: Path, cert_file: Path) -> NodeIdentity:

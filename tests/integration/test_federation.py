@@ -364,7 +364,7 @@ async def test_three_nodes_relay_documents_and_statuses_through_the_axis(
 
                 async def arrived(wanted: str = f"{code:02d}") -> bool:
                     trace = await core_a.trace(g22_clerk, receipt.message_id)
-                    return any(s["status_code"] == wanted for s in trace.statuses)
+                    return any(s.status_code == wanted for s in trace.statuses)
 
                 await _until(arrived, f"status {code:02d} back at A")
             trace = (await core_a.trace(g22_clerk, receipt.message_id)).as_dict()

@@ -1,0 +1,149 @@
+"""Typed views the core answers with: inbox item, sent item, trace. Adapters render them.
+
+Every view has ``as_dict`` (the JSON form of the native API); the protocol doors read the
+attributes and render them in their own form. Times are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One delivery waiting in a caller's mailbox."""
+
+    cursor: str
+    delivery_id: str
+    message_id: str
+    kind: str
+    sender: str
+    recipient: str
+    document_id: str
+    content_sha256: str
+    size: int
+    accepted_at: datetime
+    delivered_at: datetime
+    status_code: int | None = None
+    business_doc_type: int | None = None
+    attachments: tuple[dict[str, Any], ...] = ()  # the legal review: pdf_signatures, scan
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        data = asdict(self)
+        data["attachments"] = list(self.attachments)
+        data["accepted_at"] = self.accepted_at.isoformat()
+        data["delivered_at"] = self.delivered_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """Where one copy of a message stands: delivery state and latest processing status."""
+
+    delivery_id: str
+    recipient_code: str
+    resolved_code: str
+    endpoint: str
+    state: str
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    acked_at: datetime | None
+    status_code: str | None = None  # latest processing status ("01" … "16"), if any
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        data = asdict(self)
+        data["delivered_at"] = _iso(self.delivered_at)
+        data["acked_at"] = _iso(self.acked_at)
+        return data
+
+
+@dataclass(frozen=True)
+class SentItem:
+    """One message the caller's agencies sent, with the state of every recipient."""
+
+    message_id: str
+    kind: str
+    sender: str
+    document_id: str
+    accepted_at: datetime
+    status_code: int | None
+    recipients: tuple[RecipientState, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "message_id": self.message_id,
+            "kind": self.kind,
+            "sender": self.sender,
+            "document_id": self.document_id,
+            "accepted_at": self.accepted_at.isoformat(),
+            "status_code": self.status_code,
+            "recipients": [r.as_dict() for r in self.recipients],
+        }
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What the trace says of the message itself."""
+
+    id: str
+    kind: str
+    sender: str
+    document_id: str
+    content_sha256: str
+    accepted_at: datetime
+    legal_receipt_at: datetime | None
+    signature_status: str | None
+    status_code: int | None
+    business_doc_type: int | None
+    related_message_id: str | None
+    attachments: tuple[dict[str, Any], ...] = ()
+    taken_down: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        data = asdict(self)
+        data["accepted_at"] = self.accepted_at.isoformat()
+        data["legal_receipt_at"] = _iso(self.legal_receipt_at)
+        data["attachments"] = list(self.attachments)
+        return data
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One processing status recorded for a (document, recipient) pair."""
+
+    recipient_code: str
+    status_code: str  # two digits, "01" … "16"
+    status_message_id: str | None
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {**asdict(self), "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-recipient delivery state and status history of one message."""
+
+    message: MessageSummary
+    deliveries: tuple[RecipientState, ...]
+    statuses: tuple[StatusEntry, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "message": self.message.as_dict(),
+            "deliveries": [d.as_dict() for d in self.deliveries],
+            "statuses": [s.as_dict() for s in self.statuses],
+        }
