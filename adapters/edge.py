@@ -153,11 +153,11 @@ def _engine(request: web.Request) -> AsyncEngine | None:
     return engine if isinstance(engine, AsyncEngine) else None
 
 
-def _audited(error: BaseException, status: int) -> bool:
-    """Refusals are audited; failures of the gateway's own stores are logged, not refusals."""
+def _is_refusal(error: BilingualError, status: int) -> bool:
+    """Refusals are audited; failures of the gateway's own stores (and bugs) are logged."""
     if isinstance(error, core.StoreError | core.BrokerError) and status >= 500:
         return False
-    return isinstance(error, BilingualError) and type(error) is not core.GatewayError
+    return type(error) is not core.GatewayError
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,7 @@ class Door:
     async def refuse(self, request: web.Request, error: BaseException) -> web.StreamResponse:
         """Render ``error`` in this door's form and audit it once (door, caller, code, remote)."""
         response = self.render(error)
-        if _audited(error, response.status):
-            assert isinstance(error, BilingualError)
+        if isinstance(error, BilingualError) and _is_refusal(error, response.status):
             refusal = Refusal(
                 door=self.name,
                 code=error.code,
