@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -139,7 +140,7 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
     core = context_of(request).core
     for attempt in range(_DUPLICATE_RETRIES):
         try:
-            receipt = await core.submit(packet, caller, via="vxp")
+            receipt = await core.submit(packet, replace(caller, remote=request.remote), via="vxp")
             break
         except DuplicateMessage:
             # Committed concurrently by a resend: the next attempt finds the original.
