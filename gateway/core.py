@@ -9,7 +9,7 @@ agencies is the sender or a recipient.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
 from gateway import audit
 from gateway.auth import Caller
 from gateway.errors import GatewayError, NotFound, RequestInvalid
+from gateway.hops import Hop, onward, record_path, stored_path
 from gateway.intake import Intake
 from gateway.legal.takedown import attachment_reports, ensure_fetchable, get_tombstone
 from gateway.receipts import NodeIdentity, Receipt
@@ -63,11 +64,13 @@ class InboxItem:
 
 @dataclass(frozen=True)
 class Trace:
-    """Per-recipient delivery state and status history of one message."""
+    """Per-recipient delivery state, status history and the path (``gateway.hops``: the
+    nodes a relayed message passed before this one, oldest first) of one message."""
 
     message: dict[str, Any]
     deliveries: tuple[dict[str, Any], ...]
     statuses: tuple[dict[str, Any], ...]
+    hops: tuple[Hop, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -75,6 +78,7 @@ class Trace:
             "message": self.message,
             "deliveries": list(self.deliveries),
             "statuses": list(self.statuses),
+            "hops": [h.as_dict() for h in self.hops],
         }
 
 
@@ -92,6 +96,57 @@ def inbox_cursor(after: str | None) -> str | None:
     if not (after.isascii() and after.isdigit()) or int(after) > _MAX_CURSOR:
         raise RequestInvalid(f"after: not an inbox cursor: {after[:40]!r}", path="after")
     return after
+
+
+async def load_trace(conn: Any, message: Any, deliveries: Sequence[Any]) -> Trace:
+    """Build the trace of a stored message (its row and delivery rows) on ``conn``; the
+    caller decides who may see it (``Gateway.trace``; the operator's CLI)."""
+    history = await repo.status_history(conn, message.id)
+    reports = await attachment_reports(conn, [message.id])
+    stone = await get_tombstone(conn, message.id)
+    path = await stored_path(conn, message.id)
+    summary = {
+        "id": message.id,
+        "kind": message.kind,
+        "sender": message.sender,
+        "document_id": message.document_id,
+        "content_sha256": message.content_sha256,
+        "accepted_at": _iso(message.accepted_at),
+        "legal_receipt_at": _iso(message.legal_receipt_at),
+        "signature_status": message.signature_status,
+        "status_code": message.status_code,
+        "business_doc_type": message.business_doc_type,
+        "related_message_id": message.related_message_id,
+        "attachments": reports.get(message.id, []),
+        "taken_down": stone.as_dict() if stone is not None else None,
+    }
+    return Trace(
+        summary,
+        tuple(
+            {
+                "delivery_id": d.id,
+                "recipient_code": d.recipient_code,
+                "resolved_code": d.resolved_code,
+                "endpoint": d.endpoint_kind,
+                "state": d.state,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "delivered_at": _iso(d.delivered_at),
+                "acked_at": _iso(d.acked_at),
+            }
+            for d in deliveries
+        ),
+        tuple(
+            {
+                "recipient_code": s.recipient_code,
+                "status_code": f"{s.status_code:02d}",
+                "status_message_id": s.status_message_id,
+                "at": _iso(s.at),
+            }
+            for s in history
+        ),
+        path,
+    )
 
 
 class Gateway:
@@ -118,10 +173,17 @@ class Gateway:
         """Return every agency code the caller may act for (normal form, ``gateway.access``)."""
         return self.intake.access.speaks_for(caller)
 
-    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
+    async def submit(
+        self, raw: bytes, caller: Caller, *, via: str = "rest", hops: Sequence[Hop] = ()
+    ) -> Receipt:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
-        the same packet was accepted before)."""
+        the same packet was accepted before). ``hops``: the path a relaying node reported,
+        stored beside the message before the answer (see ``gateway.hops``)."""
         receipt = await self.intake.accept(raw, caller, via=via)
+        if hops:
+            await record_path(
+                self.engine, receipt.message_id, hops, reported_by=caller.system_id, via=via
+            )
         self._active(caller)
         return receipt
 
@@ -284,53 +346,24 @@ class Gateway:
         )
 
     async def trace(self, caller: Caller, message_id: str) -> Trace:
-        """Return per-recipient delivery state and status history of a message."""
+        """Return per-recipient delivery state, status history and path of a message."""
         message, deliveries = await self._visible(caller, message_id)
         async with read(self.reader) as conn:
-            history = await repo.status_history(conn, message_id)
-            reports = await attachment_reports(conn, [message_id])
-            stone = await get_tombstone(conn, message_id)
-        summary = {
-            "id": message.id,
-            "kind": message.kind,
-            "sender": message.sender,
-            "document_id": message.document_id,
-            "content_sha256": message.content_sha256,
-            "accepted_at": _iso(message.accepted_at),
-            "legal_receipt_at": _iso(message.legal_receipt_at),
-            "signature_status": message.signature_status,
-            "status_code": message.status_code,
-            "business_doc_type": message.business_doc_type,
-            "related_message_id": message.related_message_id,
-            "attachments": reports.get(message_id, []),
-            "taken_down": stone.as_dict() if stone is not None else None,
-        }
-        return Trace(
-            summary,
-            tuple(
-                {
-                    "delivery_id": d.id,
-                    "recipient_code": d.recipient_code,
-                    "resolved_code": d.resolved_code,
-                    "endpoint": d.endpoint_kind,
-                    "state": d.state,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "delivered_at": _iso(d.delivered_at),
-                    "acked_at": _iso(d.acked_at),
-                }
-                for d in deliveries
-            ),
-            tuple(
-                {
-                    "recipient_code": s.recipient_code,
-                    "status_code": f"{s.status_code:02d}",
-                    "status_message_id": s.status_message_id,
-                    "at": _iso(s.at),
-                }
-                for s in history
-            ),
-        )
+            return await load_trace(conn, message, deliveries)
+
+    async def onward_hops(self, message_id: str, caller: Caller | None = None) -> tuple[Hop, ...]:
+        """The path to send on with a message: the hops it came with, then this node's.
+        ``caller``: the door's caller, who must see the message; ``None``: this node's
+        own transports."""
+        if caller is not None:
+            message, _ = await self._visible(caller, message_id)
+        async with read(self.reader) as conn:
+            if caller is None:
+                message = await repo.get_message(conn, message_id)
+                if message is None:
+                    raise NotFound(message_id)
+            path = await stored_path(conn, message_id)
+        return onward(path, self.intake.node_code, message.accepted_at)
 
     async def sent(
         self, caller: Caller, *, after: str | None = None, limit: int = 100

@@ -7,17 +7,22 @@ transports read-only views of what they deliver (the store's rows satisfy them a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.auth import Caller
+from gateway.hops import Hop
 
 
 class Core(Protocol):
     """The core operations every door calls (``gateway.core.Gateway``)."""
 
-    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Any:
-        """Accept a document or status packet; return its receipt."""
+    async def submit(
+        self, raw: bytes, caller: Caller, *, via: str = "rest", hops: Sequence[Hop] = ()
+    ) -> Any:
+        """Accept a document or status packet; return its receipt. ``hops``: the path a
+        relaying node reported beside the packet (stored with the message)."""
         ...
 
     async def inbox(self, caller: Caller, *, after: str | None, limit: int) -> list[Any]:
@@ -42,6 +47,10 @@ class Core(Protocol):
 
     async def trace(self, caller: Caller, message_id: str) -> Any:
         """Return every recorded event of a message the caller sent or received."""
+        ...
+
+    async def onward_hops(self, message_id: str, caller: Caller | None = None) -> tuple[Hop, ...]:
+        """The path to send on with a message relayed further: its hops, then this node's."""
         ...
 
 
