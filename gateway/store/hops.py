@@ -77,7 +77,7 @@ async def record_path(
             }
             for seq, hop in enumerate(hops)
         ]
-        result = await conn.execute(stmt, rows)
+        result = await conn.execute(stmt.values(rows))  # one statement: a true rowcount
     return max(int(result.rowcount or 0), 0)
 
 
