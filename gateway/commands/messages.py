@@ -122,7 +122,7 @@ def trace_command(
     """Show a stored message's deliveries, statuses and the hops it passed."""
     try:
         trace = asyncio.run(_trace(config, message_id))
-    except GatewayError as exc:
+    except NotFound as exc:  # store failures are the guard's (gateway.commands.guard)
         typer.echo(f"{exc.code}: {exc.text_en} / {exc.text_vi}", err=True)
         raise typer.Exit(1) from exc
     if as_json:

@@ -3,13 +3,17 @@ SQLite and PostgreSQL alike, sent on with this node's own hop, shown by the trac
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.core import load_trace
 from gateway.errors import RequestInvalid, StoreError
 from gateway.hops import (
@@ -125,3 +129,30 @@ async def test_a_message_without_hops_has_an_empty_path(engine: AsyncEngine) -> 
 async def test_hops_of_an_unknown_message_are_refused_by_the_store(engine: AsyncEngine) -> None:
     with pytest.raises(StoreError):
         await record_path(engine, "f" * 32, [A], reported_by="x", via="v")
+
+
+async def test_the_operator_cli_shows_the_hops(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = create_engine(url)
+    try:
+        await create_schema(engine)
+        message_id = await _stored_message(engine)
+        await record_path(
+            engine, message_id, [A, H], reported_by="upstream:hub", via="vxp-upstream"
+        )
+    finally:
+        await engine.dispose()
+    runner = CliRunner()
+    env = {"EDOC_STORE__URL": url}
+    shown = await asyncio.to_thread(runner.invoke, app, ["messages", "trace", message_id], env=env)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "hops / các chặng đi qua:" in lines
+    assert any(line.startswith(f"  1. {A.node}") and "upstream:hub" in line for line in lines)
+    assert any(line.startswith(f"  2. {H.node}") for line in lines)
+    as_json = await asyncio.to_thread(
+        runner.invoke, app, ["messages", "trace", message_id, "--json"], env=env
+    )
+    assert [h["node"] for h in json.loads(as_json.output)["hops"]] == [A.node, H.node]
+    unknown = await asyncio.to_thread(runner.invoke, app, ["messages", "trace", "f" * 32], env=env)
+    assert unknown.exit_code == 1 and "NOT_FOUND" in unknown.output + (unknown.stderr or "")
