@@ -226,7 +226,7 @@ class DutiesSettings(_Section):
 
 
 class AdmissionSettings(_Section):
-    """Admission control at intake (``gateway.admission``): documents in flight per process
+    """Admission control at intake (``gateway.core.admission``): documents in flight per process
     and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
     from which a packet is checked on the large-packet lane."""
 
@@ -277,7 +277,7 @@ class Settings(BaseSettings):
         """Return the configured system with this id, or ``None``.
 
         The TOML systems only seed the store on its first start: running code looks systems
-        up through the registry (``gateway.credentials.CallingSystems``), never here."""
+        up through the registry (``gateway.credentials.registry.CallingSystems``), never here."""
         return next((s for s in self.systems if s.id == system_id), None)
 
 

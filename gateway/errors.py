@@ -257,7 +257,7 @@ class NetworkNotAllowed(AuthError):
 
 class Overloaded(Unavailable):
     """Raised at intake when this process, or the calling system, already has its bounded
-    number of documents in flight (``gateway.admission``): refused at once, not queued.
+    number of documents in flight (``gateway.core.admission``): refused at once, not queued.
     ``retry_after_s`` is the delay the answer suggests (REST ``Retry-After``)."""
 
     code = "OVERLOADED"

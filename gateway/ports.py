@@ -1,7 +1,7 @@
 """The ports: the typed interfaces where the core and its adapters meet.
 
 Adapters (doors, transports) depend on these Protocols and views, never on the store's rows
-or tables; the core implements the operations (``gateway.core.Gateway``) and gives the
+or tables; the core implements the operations (``gateway.core.operations.Gateway``) and gives the
 transports read-only views of what they deliver (the store's rows satisfy them as they are).
 """
 
@@ -9,23 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from gateway.auth import Caller
-from gateway.hops import Hop
+from gateway.core.receipts import Receipt
+from gateway.core.views import Hop, InboxItem, SentItem, Trace
+from gateway.credentials.auth import Caller
 
 
 class Core(Protocol):
-    """The core operations every door calls (``gateway.core.Gateway``)."""
+    """The core operations every door calls (``gateway.core.operations.Gateway``)."""
 
     async def submit(
         self, raw: bytes, caller: Caller, *, via: str = "rest", hops: Sequence[Hop] = ()
-    ) -> Any:
+    ) -> Receipt:
         """Accept a document or status packet; return its receipt. ``hops``: the path a
         relaying node reported beside the packet (stored with the message)."""
         ...
 
-    async def inbox(self, caller: Caller, *, after: str | None, limit: int) -> list[Any]:
+    async def inbox(
+        self, caller: Caller, *, after: str | None = None, limit: int = 100
+    ) -> list[InboxItem]:
         """Return the caller's delivered, unacknowledged items after a cursor."""
         ...
 
@@ -33,19 +36,21 @@ class Core(Protocol):
         """Return the exact packet bytes of a message addressed to the caller."""
         ...
 
-    async def ack(self, caller: Caller, message_id: str) -> Any:
-        """Acknowledge the caller's delivery of a message."""
+    async def ack(self, caller: Caller, message_id: str) -> list[str]:
+        """Acknowledge the caller's deliveries of a message; return their ids."""
         ...
 
-    async def refuse(self, caller: Caller, message_id: str, reason: str) -> Any:
-        """Refuse the transfer of the caller's delivery of a message (``updateStatus fail``)."""
+    async def refuse(self, caller: Caller, message_id: str, reason: str = "") -> list[str]:
+        """Refuse the transfer of the caller's deliveries of a message (``updateStatus fail``)."""
         ...
 
-    async def sent(self, caller: Caller, **filters: Any) -> list[Any]:
+    async def sent(
+        self, caller: Caller, *, after: str | None = None, limit: int = 100
+    ) -> list[SentItem]:
         """Return what the caller's agencies sent, with per-recipient state."""
         ...
 
-    async def trace(self, caller: Caller, message_id: str) -> Any:
+    async def trace(self, caller: Caller, message_id: str) -> Trace:
         """Return every recorded event of a message the caller sent or received."""
         ...
 

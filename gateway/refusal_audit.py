@@ -18,7 +18,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit, audit_batch
+from gateway.audit import batch as audit_batch
+from gateway.audit import chain as audit
 from gateway.errors import GatewayError
 
 log = structlog.get_logger(__name__)

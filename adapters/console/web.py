@@ -19,10 +19,12 @@ from aiohttp import web
 
 from adapters.console.i18n import lang_of, translate
 from adapters.console.session import COOKIE, RateLimiter, Session, SessionStore
-from gateway import appkeys, audit, operators
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.core.operator_reads import reading as transaction
+from gateway.credentials import operators
 from gateway.errors import GatewayError
-from gateway.health import HealthChecker
-from gateway.operator_reads import reading as transaction
+from gateway.ops.health import HealthChecker
 from gateway.refusal_audit import mark_audited
 
 SESSIONS = web.AppKey("console_sessions", SessionStore)

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
+from gateway.audit import chain as audit
 from gateway.errors import AuthError, GatewayError
-from gateway.health import HealthChecker
-from gateway.metrics import metrics_middleware, render
+from gateway.ops.health import HealthChecker
+from gateway.ops.metrics import metrics_middleware, render
 
 CHECKER = web.AppKey("ops_checker", HealthChecker)
 ADMIN_TOKENS = web.AppKey("ops_admin_tokens", tuple)

@@ -1,7 +1,7 @@
 """Admin API (mounted at ``/admin/v1``): the agency directory for operators.
 
 Authenticated with the admin bearer tokens of ``settings.admin.tokens`` only, never with
-an agency system's credentials. Handlers parse, call ``gateway.directory_ops`` and answer;
+an agency system's credentials. Handlers parse, call ``gateway.directory.changes`` and answer;
 every change is recorded with the actor ``admin:<token fingerprint>`` (plus the
 ``X-Admin-User`` header when sent) and seen by every running worker within seconds.
 """
@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.rest.admin_errors import BadRequest, error_response, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
-from gateway import appkeys, directory_certs
-from gateway import directory_ops as ops
-from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
-from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
-from gateway.directory_store import certificate_rows, change_log, find_agency, load_agencies
+from gateway import appkeys
+from gateway.directory import certs as directory_certs
+from gateway.directory import changes as ops
+from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
+from gateway.directory.store import find_agency, load_agencies
 from gateway.errors import AuthError, CodeUnknown, GatewayError
 
 _TOKENS = web.AppKey("admin_tokens", dict)

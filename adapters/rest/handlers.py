@@ -6,9 +6,9 @@ from aiohttp import web
 
 from adapters.rest.reading import dumps, read_body
 from gateway.appkeys import AUTHENTICATOR, GATEWAY, NODE, SETTINGS
-from gateway.auth import Caller
+from gateway.core.receipts import signed_receipt_xml
+from gateway.credentials.auth import Caller
 from gateway.errors import AuthError, GatewayError
-from gateway.receipts import signed_receipt_xml
 
 
 async def _caller(request: web.Request, body: bytes = b"") -> Caller:
@@ -80,7 +80,7 @@ async def sent(request: web.Request) -> web.Response:
     rows = await request.config_dict[GATEWAY].sent(
         caller, after=request.query.get("after") or None, limit=_limit(request)
     )
-    return web.json_response({"items": rows}, dumps=dumps)
+    return web.json_response({"items": [r.as_dict() for r in rows]}, dumps=dumps)
 
 
 async def fetch(request: web.Request) -> web.Response:

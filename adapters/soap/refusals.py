@@ -14,7 +14,7 @@ from aiohttp import web
 from adapters.soap.context import context_of
 from adapters.soap.envelope import ReportError
 from edxml.errors import BilingualError
-from gateway.audit_refusals import record_refusal
+from gateway.audit.refusals import record_refusal
 from gateway.refusal_audit import is_audited, mark_audited
 
 log = structlog.get_logger("adapters.soap")

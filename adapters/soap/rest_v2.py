@@ -24,8 +24,8 @@ from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
 from adapters.soap.refusals import audit_refusal, report_error
 from edxml.errors import EdxmlError
-from gateway import hub_numbers as hub_ids
-from gateway.auth import Caller
+from gateway.core import hub_numbers as hub_ids
+from gateway.credentials.auth import Caller
 from gateway.errors import AuthError, Forbidden, GatewayError, RequestInvalid
 from gateway.ports import Core
 

@@ -9,13 +9,13 @@
 - :class:`VxpTransport`: the ``peer`` delivery transport: ``sendEdoc`` of the exact stored
   packet bytes to the upstream (the signed packet is never rebuilt, so signatures survive),
   with the message's path and this node's hop in the signed ``hops`` header
-  (``gateway.hops``).
+  (``gateway.core.hops``).
 - :class:`VxpPoller`: polls ``getReceivedEdocList``, fetches with ``getEdoc`` (the packet
   and the path the upstream sends beside it), ingests through ``Gateway.submit`` and
   answers ``updateStatus`` ``done`` (accepted or duplicate, path stored) or ``fail``
   (refused); transient failures leave the item for the next poll.
 - :class:`VxpAgencySource`: the upstream's agency list as directory records (export shape of
-  ``gateway.directory.agency_from_record``) for the directory sync.
+  ``gateway.directory.resolver.agency_from_record``) for the directory sync.
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ from adapters.vxp.errors import SYSTEM_ERROR
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
+from gateway.core.hops import hops_text, onward, parse_hops
+from gateway.core.views import Hop
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from gateway.errors import GatewayError, RequestInvalid, Unavailable
-from gateway.hops import Hop, hops_text, onward, parse_hops
 from gateway.ports import Core, DeliveryView, MessageView
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger("adapters.vxp.client")
 

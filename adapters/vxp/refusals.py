@@ -1,7 +1,7 @@
 """One audit record for each refusal the VXP door decides itself.
 
 Refusals of a packet by the core (edXML, signature, routing, sender binding) are audited by
-the core where it decides them (``gateway.intake``); everything the door decides before or
+the core where it decides them (``gateway.core.intake``); everything the door decides before or
 beside the core (signature, network, freshness, replay, size, ``hash-file``, a missing
 parameter, an unknown document) is recorded here, at the decision point, with door ``vxp``,
 the system the request claimed, the operation and both codes. The VXP answer is HTTP 200,
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit_refusals import record_refusal
+from gateway.audit.refusals import record_refusal
 from gateway.refusal_audit import mark_audited
 
 log = structlog.get_logger("adapters.vxp.refusals")
@@ -66,7 +66,7 @@ class RefusalSink(Protocol):
 
 
 class AuditChainSink:
-    """Writes refusals to the gateway's audit chain (``gateway.audit``)."""
+    """Writes refusals to the gateway's audit chain (``gateway.audit.chain``)."""
 
     def __init__(self, engine_of: Callable[[], AsyncEngine | None]) -> None:
         self._engine_of = engine_of

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from adapters.vxp.client import PathOf, VxpClient, VxpPoller, VxpTransport
 from gateway import appkeys
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 
 
 @dataclass(frozen=True)

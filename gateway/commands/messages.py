@@ -3,7 +3,7 @@
 - ``takedown ID --reason TEXT`` removes a stored document: the packet's bytes leave the
   blob store, every delivery is withdrawn from the recipients' inboxes, a tombstone and an
   audit record stay, and every later fetch answers ``MESSAGE_GONE``.
-- ``trace ID`` prints what the core's trace shows (``gateway.core.load_trace``): the
+- ``trace ID`` prints what the core's trace shows (``gateway.core.operations.load_trace``): the
   per-recipient deliveries, the status history and the hops a relayed message passed.
 
 Both run with the node's configuration; the operator is the admin.
@@ -19,7 +19,8 @@ from pathlib import Path
 import typer
 
 from gateway.config import load_settings
-from gateway.core import Trace, load_trace
+from gateway.core.operations import load_trace
+from gateway.core.views import Trace
 from gateway.errors import GatewayError, NotFound
 from gateway.legal.takedown import Tombstone, take_down
 from gateway.store import repository as repo
@@ -90,9 +91,9 @@ async def _trace(config: Path | None, message_id: str) -> Trace:
 def _trace_lines(trace: Trace) -> list[str]:
     m = trace.message
     lines = [
-        f"message / văn bản: {m['id']} {m['kind']} {m['document_id']}",
-        f"  sender / nơi gửi: {m['sender']}  accepted / tiếp nhận: {m['accepted_at']}  "
-        f"signature / chữ ký: {m['signature_status']}",
+        f"message / văn bản: {m.id} {m.kind} {m.document_id}",
+        f"  sender / nơi gửi: {m.sender}  accepted / tiếp nhận: {m.accepted_at.isoformat()}  "
+        f"signature / chữ ký: {m.signature_status}",
         "hops / các chặng đi qua:" if trace.hops else "hops / các chặng đi qua: —",
     ]
     for i, hop in enumerate(trace.hops, 1):
@@ -104,12 +105,11 @@ def _trace_lines(trace: Trace) -> list[str]:
     lines.append("deliveries / chuyển phát:" if trace.deliveries else "deliveries / chuyển phát: —")
     for d in trace.deliveries:
         lines.append(
-            f"  {d['resolved_code']} via {d['endpoint']}: {d['state']} "
-            f"(attempts / lần thử {d['attempts']})"
+            f"  {d.resolved_code} via {d.endpoint}: {d.state} (attempts / lần thử {d.attempts})"
         )
     lines.append("statuses / trạng thái:" if trace.statuses else "statuses / trạng thái: —")
     for s in trace.statuses:
-        lines.append(f"  {s['at']} {s['recipient_code']} {s['status_code']}")
+        lines.append(f"  {s.at.isoformat()} {s.recipient_code} {s.status_code}")
     return lines
 
 

@@ -20,9 +20,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from gateway.credentials import IssuedSecret, SystemSpec, SystemView
-from gateway.credentials_setup import open_systems_store
-from gateway.credentials_store import SystemsStore
+from gateway.credentials.registry import IssuedSecret, SystemSpec, SystemView
+from gateway.credentials.setup import open_systems_store
+from gateway.credentials.store import SystemsStore
 from gateway.errors import GatewayError
 from gateway.logging import configure_logging
 from gateway.store.database import create_engine, create_schema

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound, StoreError
-from gateway.metrics import STORE_ERRORS
+from gateway.ops.metrics import STORE_ERRORS
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 

@@ -15,9 +15,11 @@ from yarl import URL
 
 from adapters.console.app import build_console_app
 from adapters.console.session import SessionStore
-from gateway import appkeys, audit, operators
-from gateway.directory import InMemoryDirectory
-from gateway.health import HealthChecker
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.credentials import operators
+from gateway.directory.resolver import InMemoryDirectory
+from gateway.ops.health import HealthChecker
 from gateway.refusal_audit import refusal_audit_middleware
 from gateway.store.database import create_engine, create_schema
 from tests.gateway.test_directory_search import catalogue

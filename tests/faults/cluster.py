@@ -34,7 +34,7 @@ from sqlalchemy import text
 
 from edxml.build import build, new_document, status_message
 from edxml.model import Code, Organization, ResponseFor, StatusCode
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import PostgreSQL, free_port, stop_group, wait_until
@@ -390,7 +390,7 @@ async def account(
 
     ``rejected_floor`` is the number of ``rejected`` audit records present before the run.
     """
-    from gateway.audit import verify_chain
+    from gateway.audit.chain import verify_chain
 
     engine = create_engine(store_url)
     try:

@@ -1,4 +1,4 @@
-"""gateway.access: one place decides who speaks for which agency, whether intake is open and
+"""gateway.core.access: one place decides who speaks for which agency, whether intake is open and
 whether a sender may send; intake uses it (real SQLite store, recording broker)."""
 
 from __future__ import annotations
@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.access import Access, normal_code
-from gateway.audit import AuditRecord
-from gateway.auth import Caller
-from gateway.core import inbox_cursor
-from gateway.directory import InMemoryDirectory
+from gateway.audit.chain import AuditRecord
+from gateway.core.access import Access, normal_code
+from gateway.core.intake import Intake
+from gateway.core.operations import inbox_cursor
+from gateway.credentials.auth import Caller
+from gateway.directory.resolver import InMemoryDirectory
 from gateway.errors import (
     AgencyDissolved,
     AgencyInactive,
@@ -18,8 +19,7 @@ from gateway.errors import (
     RequestInvalid,
     SenderNotAllowed,
 )
-from gateway.health import Maintenance
-from gateway.intake import Intake
+from gateway.ops.health import Maintenance
 from gateway.store.database import transaction
 from tests.gateway import test_intake as base
 from tests.gateway.test_intake import G22, H41, SENDER, document

@@ -1,12 +1,12 @@
-"""Tests of gateway.auth: request signatures, clock skew, replays, bearer tokens."""
+"""Tests of gateway.credentials.auth: request signatures, clock skew, replays, bearer tokens."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
 
-from gateway.auth import Authenticator, Caller, sign_request
 from gateway.config import AdminSettings, LimitsSettings, SystemSettings
+from gateway.credentials.auth import Authenticator, Caller, sign_request
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 NOW = 1_780_000_000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.directory import (
+from gateway.directory.resolver import (
     Agency,
     Directory,
     Endpoint,

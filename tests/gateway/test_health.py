@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ops import build_ops_app
-from gateway import audit, health
+from gateway.audit import chain as audit
+from gateway.ops import health
 from gateway.store.database import create_engine, create_schema
 from tests.pki import expired_leaf, make_ca, make_leaf, write_pems
 

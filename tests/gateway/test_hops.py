@@ -1,4 +1,4 @@
-"""Hops (gateway/hops.py, gateway/store/hops.py): parsed, stored once beside the message on
+"""Hops (gateway/core/hops.py, gateway/store/hops.py): parsed, stored once beside the message on
 SQLite and PostgreSQL alike, sent on with this node's own hop, shown by the trace."""
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.core import load_trace
-from gateway.errors import RequestInvalid, StoreError
-from gateway.hops import (
+from gateway.core.hops import (
     MAX_HOPS,
-    Hop,
     hops_text,
     onward,
     parse_hops,
@@ -26,6 +23,9 @@ from gateway.hops import (
     record_path,
     stored_path,
 )
+from gateway.core.operations import load_trace
+from gateway.core.views import Hop
+from gateway.errors import RequestInvalid, StoreError
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 

@@ -1,4 +1,4 @@
-"""Tests of gateway.intake with a real SQLite store and a recording broker stand-in.
+"""Tests of gateway.core.intake with a real SQLite store and a recording broker stand-in.
 
 The broker is replaced here (its own tests use a real RabbitMQ) so that these tests can
 observe what intake publishes and simulate a broker that refuses.
@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from edxml.build import build, new_document, status_message
 from edxml.errors import EdxmlError
 from edxml.model import Business, BusinessDocType, Code, Organization, ResponseFor, StatusCode
-from gateway.audit import AuditRecord
-from gateway.auth import Caller
-from gateway.broker import DeliveryTask
-from gateway.calendar import VIETNAM, OfficeCalendar
-from gateway.directory import InMemoryDirectory
+from gateway.audit.chain import AuditRecord
+from gateway.core.calendar import VIETNAM, OfficeCalendar
+from gateway.core.intake import Intake
+from gateway.credentials.auth import Caller
+from gateway.delivery.broker import DeliveryTask
+from gateway.directory.resolver import InMemoryDirectory
 from gateway.errors import BrokerError, DocumentUnknown, GatewayError, SenderNotAllowed
-from gateway.intake import Intake
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction

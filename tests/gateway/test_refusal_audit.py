@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
+from gateway.audit import chain as audit
 from gateway.refusal_audit import error_code, mark_audited, refusal_audit_middleware
 from gateway.store.database import create_engine, create_schema
 

@@ -20,8 +20,10 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from adapters.ops.app import CHECKER as OPS_CHECKER
-from gateway import appkeys, audit
-from gateway.hops import Hop, record_path
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.core.hops import record_path
+from gateway.core.views import Hop
 from gateway.store import repository as repo
 from tests.integration.console_env import (
     PASSWORDS,

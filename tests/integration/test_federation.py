@@ -32,8 +32,8 @@ from adapters.vxp.client import (
 )
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx
 from gateway import appkeys
-from gateway.auth import Caller
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from tests.integration.gateway_node import (
     G22,
     H41,
@@ -177,7 +177,7 @@ async def test_agency_source_reads_the_hub_directory(hub: TestServer) -> None:
     assert by_code[G22]["old_code"] == "G22"
     assert by_code[H41]["endpoint_kind"] == "peer"
     assert by_code[H41]["endpoint_node"] == "hub"
-    from gateway.directory import agency_from_record
+    from gateway.directory.resolver import agency_from_record
 
     assert agency_from_record(by_code[H41]).endpoint.kind == "peer"
 

@@ -31,7 +31,7 @@ import pytest
 from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor
 from edxml.signature import sign
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.faults.cluster import REPO, GatewayProcess, NodeConfig, Pki, stored_count
 from tests.integration.gateway_node import G22, H41, document
 from tests.pki import Credential, make_ca, make_leaf, write_pems

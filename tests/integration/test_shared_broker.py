@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import (
     AGENCIES,
     G17,

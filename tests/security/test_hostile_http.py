@@ -33,7 +33,7 @@ from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from edxml.model import NAMESPACE
 from edxml.signature import DSIG, sign
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.conformance import OWN_DIR, OWN_DOCUMENT, THIRD_PARTY_REAL
 from tests.faults.cluster import (
     G17,
