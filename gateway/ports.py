@@ -1,19 +1,29 @@
 """The ports: the typed interfaces where the core and its adapters meet.
 
-Adapters (doors, transports) depend on these Protocols and views, never on the store's rows
-or tables; the core implements the operations (``gateway.core.operations.Gateway``) and gives the
-transports read-only views of what they deliver (the store's rows satisfy them as they are).
+- ``Core``: the operations every door calls (``gateway.core.operations.Gateway``), answering
+  with the typed views of ``gateway.core.views``;
+- ``Transport`` with ``DeliveryView`` and ``MessageView``: how a delivery reaches its recipient
+  (mailbox, push, peer), reading views of the delivery, never store rows;
+- ``Publisher``: where stored deliveries are handed for delivery (RabbitMQ);
+- ``BlobStore``: where packet bytes live (file, database, S3);
+- ``Directory``: what the core asks of the agency directory.
+
+Refusals decided at a door are audited through ``gateway.audit.refusals``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.core.receipts import Receipt
 from gateway.core.views import Hop, InboxItem, SentItem, Trace
 from gateway.credentials.auth import Caller
+
+if TYPE_CHECKING:
+    from gateway.delivery.broker import DeliveryTask
+    from gateway.directory.resolver import Agency, Resolution
 
 
 class Core(Protocol):
@@ -118,4 +128,50 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Release what the transport holds (HTTP sessions, connections)."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Where packet bytes live; the database keeps only their key."""
+
+    async def put(self, data: bytes) -> str:
+        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op."""
+        ...
+
+    async def get(self, key: str) -> bytes:
+        """Return the bytes stored under ``key``; ``NotFound`` when there are none."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the bytes stored under ``key`` (a takedown); no error when absent."""
+        ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """What the core asks of the directory; every method is synchronous and in memory."""
+
+    def resolve(self, code: str) -> Resolution:
+        """Return the live agency for a new or old code, or raise a gateway refusal."""
+        ...
+
+    def get(self, code: str) -> Agency | None:
+        """Return the agency recorded under a new or old code, whatever its status."""
+        ...
+
+    def agencies_for_system(self, system_id: str) -> frozenset[str]:
+        """Return the codes of the agencies the calling system is bound to."""
+        ...
+
+    def record_activity(self, code: str, at: datetime) -> None:
+        """Note that the agency sent or received a document at ``at``."""
+        ...
+
+
+class Publisher(Protocol):
+    """Where the core hands the delivery tasks of a stored message (RabbitMQ with confirms,
+    ``gateway.delivery.broker.Broker``)."""
+
+    async def publish(self, tasks: Sequence[DeliveryTask]) -> None:
+        """Publish every task, returning only once the broker confirmed them all."""
         ...

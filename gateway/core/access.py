@@ -13,7 +13,6 @@ suspended or dissolved recipient); this module decides about the caller and the 
 from __future__ import annotations
 
 from gateway.credentials.auth import Caller
-from gateway.directory.resolver import Directory
 from gateway.errors import (
     AgencyDissolved,
     AgencyInactive,
@@ -22,6 +21,7 @@ from gateway.errors import (
     SenderNotAllowed,
 )
 from gateway.ops.health import Maintenance
+from gateway.ports import Directory
 
 
 def normal_code(code: str) -> str:

@@ -40,7 +40,6 @@ from gateway.core.intake_plan import StoreRequest, Target, Writes, packet_priori
 from gateway.core.receipts import Receipt
 from gateway.credentials.auth import Caller
 from gateway.delivery.broker import DeliveryTask
-from gateway.directory.resolver import Directory
 from gateway.errors import (
     DuplicateMessage,
     GatewayError,
@@ -50,10 +49,10 @@ from gateway.errors import (
 )
 from gateway.legal.wiring import apply_review
 from gateway.ops import metrics
+from gateway.ports import BlobStore, Directory, Publisher
 from gateway.refusal_audit import mark_audited
 from gateway.store import bulk
 from gateway.store import repository as repo
-from gateway.store.blobs import BlobStore
 from gateway.store.group_commit import REQUEUE, GroupCommit
 
 log = structlog.get_logger(__name__)
@@ -70,7 +69,7 @@ class Intake:
         *,
         engine: AsyncEngine,
         blobs: BlobStore,
-        broker: Any,
+        broker: Publisher,
         directory: Directory,
         calendar: OfficeCalendar,
         trust_anchors: Sequence[x509.Certificate],

@@ -31,9 +31,9 @@ from gateway.delivery.transports import (
     Transport,
 )
 from gateway.ops import metrics
+from gateway.ports import BlobStore
 from gateway.store import bulk
 from gateway.store import repository as repo
-from gateway.store.blobs import BlobStore
 from gateway.store.database import transaction
 from gateway.store.group_commit import GroupCommit
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gateway.errors import AgencyDissolved, AgencyInactive, CodeUnknown
 
@@ -82,27 +82,6 @@ class Resolution:
     def redirected(self) -> bool:
         """True when the requested code was merged or renamed into another agency."""
         return bool(self.via)
-
-
-@runtime_checkable
-class Directory(Protocol):
-    """What the core asks of the directory; every method is synchronous and in memory."""
-
-    def resolve(self, code: str) -> Resolution:
-        """Return the live agency for a new or old code, or raise a gateway refusal."""
-        ...
-
-    def get(self, code: str) -> Agency | None:
-        """Return the agency recorded under a new or old code, whatever its status."""
-        ...
-
-    def agencies_for_system(self, system_id: str) -> frozenset[str]:
-        """Return the codes of the agencies the calling system is bound to."""
-        ...
-
-    def record_activity(self, code: str, at: datetime) -> None:
-        """Note that the agency sent or received a document at ``at``."""
-        ...
 
 
 def normalize_code(code: str) -> str:
