@@ -118,6 +118,8 @@ class Federation:
     b: Node
     g22_signer: Credential
     h41_signer: Credential
+    rabbitmq: RabbitMQ
+    vhost: str
 
 
 def _node(
@@ -171,7 +173,8 @@ def federation(tmp_path: Path, rabbitmq: RabbitMQ) -> Iterator[Federation]:
     ca = make_ca("National Test CA")
     g22_signer = make_leaf(ca, "Văn phòng Chính phủ")
     h41_signer = make_leaf(ca, "UBND tỉnh Nghệ An")
-    amqp_url = rabbitmq.url(rabbitmq.new_vhost())  # one virtual host for all three
+    vhost = rabbitmq.new_vhost()
+    amqp_url = rabbitmq.url(vhost)  # one virtual host for all three
     hub_port = free_port()
     hub_vxp = f"http://127.0.0.1:{hub_port}/vxp"
     g22 = {"code": G22, "name": "Văn phòng Chính phủ"}
@@ -213,7 +216,7 @@ def federation(tmp_path: Path, rabbitmq: RabbitMQ) -> Iterator[Federation]:
             node.process.start(wait=False)
         for node in nodes:
             node.process.wait_ready()
-        yield Federation(a, h, b, g22_signer, h41_signer)
+        yield Federation(a, h, b, g22_signer, h41_signer, rabbitmq, vhost)
     finally:
         for node in nodes:
             node.process.kill()
@@ -342,6 +345,16 @@ async def test_a_document_crosses_three_processes_and_its_statuses_come_back(
     assert h_trace["hops"][0]["via"] == "vxp", "the signed sendEdoc header"
     assert (await fed.a.trace(http, "SYS-G22", sent_id))["hops"] == [], "A is the origin"
     assert len({sent_id, h_id, b_id}) == 3, "each node keeps its own message id"
+
+    # One virtual host, three namespaces: every queue carries its node's prefix.
+    listed = await asyncio.to_thread(
+        fed.rabbitmq.ctl, "list_queues", "-q", "--no-table-headers", "-p", fed.vhost, "name"
+    )
+    queues = [line.strip() for line in listed.splitlines() if line.strip()]
+    prefixes = tuple(f"{node}." for node in (NODE_A, NODE_H, NODE_B))
+    for prefix in prefixes:
+        assert any(q.startswith(prefix) for q in queues), (prefix, queues)
+    assert all(q.startswith(prefixes) for q in queues), queues
 
     cli = _cli_trace(fed.b, b_id)
     assert _nodes(cli) == [NODE_A, NODE_H] and cli["message"]["id"] == b_id
