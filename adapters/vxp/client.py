@@ -274,9 +274,12 @@ class VxpTransport:
         self.path_of = path_of
 
     async def _hops(self, message: MessageView) -> Sequence[Hop]:
-        if self.path_of is not None:
+        if self.path_of is None:
+            return onward((), self.node, message.accepted_at) if self.node else ()
+        try:
             return await self.path_of(message.id)
-        return onward((), self.node, message.accepted_at) if self.node else ()
+        except GatewayError as exc:  # the store is away: send later, with the whole path
+            raise RetryableDeliveryError(f"path of {message.id} unreadable: {exc}") from exc
 
     async def deliver(self, delivery: DeliveryView, packet: bytes, message: MessageView) -> None:
         """Send ``packet`` unchanged, with its path and this node's hop in the request;

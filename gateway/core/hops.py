@@ -29,7 +29,6 @@ from gateway.store.database import transaction
 
 MAX_HOPS = 32  # a longer path is a routing loop, not a federation
 MAX_FIELD = 64
-_WIRE_KEYS = ("node", "received_at", "forwarded_at")
 
 
 def _text(hop: dict[str, Any], key: str, index: int) -> str | None:
