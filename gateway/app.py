@@ -183,15 +183,20 @@ def upstream_directory_source(settings: Settings) -> Any:
 
 
 def delivery_transports(
-    *, node_key: Any | None, node_code: str, upstream: UpstreamLink | None = None
+    *,
+    node_key: Any | None,
+    node_code: str,
+    upstream: UpstreamLink | None = None,
+    path_of: Any = None,
 ) -> dict[str, Transport]:
     """The outbound transports by endpoint kind: mailbox always, push with a node key to
-    sign requests, peer when an upstream axis is configured."""
+    sign requests, peer when an upstream axis is configured (``path_of``: the hops a
+    forwarded message carries, ``Gateway.onward_hops``)."""
     transports: dict[str, Transport] = {"mailbox": MailboxTransport()}
     if node_key is not None:
         transports["push"] = PushTransport(None, node_key, node_code=node_code)
     if upstream is not None:
-        transports["peer"] = upstream_transport(upstream, node=node_code)
+        transports["peer"] = upstream_transport(upstream, node=node_code, path_of=path_of)
     return transports
 
 
@@ -201,6 +206,7 @@ def _transports(app: web.Application, settings: Settings) -> dict[str, Transport
         node_key=node.key if node is not None else None,
         node_code=settings.node.code,
         upstream=_upstream_link(settings),
+        path_of=app[appkeys.GATEWAY].onward_hops,
     )
 
 

@@ -48,6 +48,21 @@ class AuthError(GatewayError):
     message_vi = "Xác thực không thành công"
     message_en = "Authentication failed"
 
+    # Why credentials failed (unknown system, wrong secret, bad MAC) is for the audit record
+    # and the log only: an answer that differed would tell a caller which system ids exist.
+    @property
+    def text_vi(self) -> str:
+        """The Vietnamese answer, without the detail."""
+        return self.message_vi
+
+    @property
+    def text_en(self) -> str:
+        """The English answer, without the detail."""
+        return self.message_en
+
+    def __str__(self) -> str:  # the log line and the audit record keep the reason
+        return f"{self.message_en}: {self.detail}" if self.detail else self.message_en
+
 
 class AuthExpired(AuthError):
     """Raised when the request timestamp is outside the allowed clock skew."""

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.core.receipts import Receipt
-from gateway.core.views import InboxItem, SentItem, Trace
+from gateway.core.views import Hop, InboxItem, SentItem, Trace
 from gateway.credentials.auth import Caller
 
 if TYPE_CHECKING:
@@ -29,8 +29,11 @@ if TYPE_CHECKING:
 class Core(Protocol):
     """The core operations every door calls (``gateway.core.operations.Gateway``)."""
 
-    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
-        """Accept a document or status packet; return its receipt."""
+    async def submit(
+        self, raw: bytes, caller: Caller, *, via: str = "rest", hops: Sequence[Hop] = ()
+    ) -> Receipt:
+        """Accept a document or status packet; return its receipt. ``hops``: the path a
+        relaying node reported beside the packet (stored with the message)."""
         ...
 
     async def inbox(
@@ -59,6 +62,10 @@ class Core(Protocol):
 
     async def trace(self, caller: Caller, message_id: str) -> Trace:
         """Return every recorded event of a message the caller sent or received."""
+        ...
+
+    async def onward_hops(self, message_id: str, caller: Caller | None = None) -> tuple[Hop, ...]:
+        """The path to send on with a message relayed further: its hops, then this node's."""
         ...
 
 

@@ -171,7 +171,13 @@ OPENAPI: dict[str, Any] = {
         },
         "/messages/{message_id}/trace": {
             "get": {
-                "summary": "Per-recipient delivery state and status history",
+                "summary": "Per-recipient delivery state, status history and hops",
+                "description": (
+                    "`message`, `deliveries`, `statuses` and `hops`: the nodes a relayed "
+                    "message passed before this one, oldest first (`node`, `received_at`, "
+                    "`forwarded_at` as each node reported them; `reported_by`, `via`, "
+                    "`recorded_at` as this node recorded the report)."
+                ),
                 "parameters": [_ID],
                 "responses": {"200": {"description": "trace"}, **_errors(401, 404)},
             }

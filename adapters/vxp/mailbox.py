@@ -15,7 +15,6 @@ transfer (the delivery is ``failed``, never 01), ``processing`` only records. St
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ from adapters.vxp.context import context_of, read_body, required
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import VIETNAM, SignedRequest, file_hash_matches
 from edxml.errors import EdxmlError
+from gateway.core.hops import parse_hops_text
 from gateway.core.views import InboxItem, RecipientState, SentItem
 from gateway.credentials.auth import Caller
 from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, RequestInvalid
@@ -136,11 +136,13 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
         raise FileHashMismatch("sendEdoc needs a signed hash-file header")
     packet = packet_as_sent(raw, claimed)
     request[BODY_KEY] = packet
-    hops = _hops(signed.get("hops"))
+    hops = parse_hops_text(signed.get("hops"))  # signed: authenticated as the caller's
     core = context_of(request).core
     for attempt in range(_DUPLICATE_RETRIES):
         try:
-            receipt = await core.submit(packet, replace(caller, remote=request.remote), via="vxp")
+            receipt = await core.submit(
+                packet, replace(caller, remote=request.remote), via="vxp", hops=hops
+            )
             break
         except DuplicateMessage:
             # Committed concurrently by a resend: the next attempt finds the original.
@@ -148,24 +150,9 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
                 raise
         except (GatewayError, EdxmlError) as exc:
             raise CoreRefused(exc) from exc
-    if hops:
-        # The core does not store hops yet: they are logged beside the message id.
-        log.info("vxp.hops", message_id=receipt.message_id, hops=hops)
-    return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict(), hops=hops)
-
-
-def _hops(value: str | None) -> list[dict[str, Any]]:
-    """Parse the signed ``hops`` header: a JSON list of {node, received_at, forwarded_at}."""
-    if not value:
-        return []
-    try:
-        hops = json.loads(value)
-    except ValueError as exc:
-        raise RequestInvalid("the hops header is not JSON") from exc
-    if not isinstance(hops, list) or not all(isinstance(h, dict) for h in hops):
-        raise RequestInvalid("the hops header must be a JSON list of objects")
-    keys = ("node", "received_at", "forwarded_at")
-    return [{k: (None if h.get(k) is None else str(h[k])) for k in keys} for h in hops[:32]]
+    return vxp.ok_body(
+        DocId=receipt.message_id, receipt=receipt.as_dict(), hops=[h.wire() for h in hops]
+    )
 
 
 async def get_received_edoc_list(
@@ -222,10 +209,14 @@ def _knobstick(item: InboxItem) -> dict[str, Any]:
 
 
 async def get_edoc(request: web.Request, signed: SignedRequest, caller: Caller) -> dict[str, Any]:
-    """``getEdoc``: ``data`` is the base64 of the exact packet bytes."""
+    """``getEdoc``: ``data`` is the base64 of the exact packet bytes; ``hops`` (beside the
+    fields the SDK reads) the path a node pulling from here stores: the hops the message
+    came with, then this node's own (``gateway.core.hops``)."""
     doc_id = required(signed, "docId")
-    packet = await context_of(request).core.fetch(caller, doc_id)
-    return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"))
+    core = context_of(request).core
+    packet = await core.fetch(caller, doc_id)
+    hops = [h.wire() for h in await core.onward_hops(doc_id, caller)]
+    return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"), hops=hops)
 
 
 async def download_edoc(

@@ -9,7 +9,7 @@ agencies is the sender or a recipient.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor, StatusCode, StatusMessage
 from gateway.audit import chain as audit
+from gateway.core.hops import onward, record_path, stored_path
 from gateway.core.intake import Intake
 from gateway.core.receipts import NodeIdentity, Receipt
 from gateway.core.views import (
+    Hop,
     InboxItem,
     MessageSummary,
     RecipientState,
@@ -76,10 +78,17 @@ class Gateway:
         """Return every agency code the caller may act for (normal form: ``core.access``)."""
         return self.intake.access.speaks_for(caller)
 
-    async def submit(self, raw: bytes, caller: Caller, *, via: str = "rest") -> Receipt:
+    async def submit(
+        self, raw: bytes, caller: Caller, *, via: str = "rest", hops: Sequence[Hop] = ()
+    ) -> Receipt:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
-        the same packet was accepted before)."""
+        the same packet was accepted before). ``hops``: the path a relaying node reported,
+        stored beside the message before the answer (see ``gateway.core.hops``)."""
         receipt = await self.intake.accept(raw, caller, via=via)
+        if hops:
+            await record_path(
+                self.engine, receipt.message_id, hops, reported_by=caller.system_id, via=via
+            )
         self._active(caller)
         return receipt
 
@@ -242,36 +251,24 @@ class Gateway:
         )
 
     async def trace(self, caller: Caller, message_id: str) -> Trace:
-        """Return per-recipient delivery state and status history of a message."""
+        """Return per-recipient delivery state, status history and path of a message."""
         message, deliveries = await self._visible(caller, message_id)
         async with read(self.reader) as conn:
-            history = await repo.status_history(conn, message_id)
-            reports = await attachment_reports(conn, [message_id])
-            stone = await get_tombstone(conn, message_id)
-        latest = {s.recipient_code: f"{s.status_code:02d}" for s in history}
-        summary = MessageSummary(
-            id=message.id,
-            kind=message.kind,
-            sender=message.sender,
-            document_id=message.document_id,
-            content_sha256=message.content_sha256,
-            accepted_at=message.accepted_at,
-            legal_receipt_at=message.legal_receipt_at,
-            signature_status=message.signature_status,
-            status_code=message.status_code,
-            business_doc_type=message.business_doc_type,
-            related_message_id=message.related_message_id,
-            attachments=tuple(reports.get(message_id, [])),
-            taken_down=stone.as_dict() if stone is not None else None,
-        )
-        return Trace(
-            summary,
-            tuple(_recipient_state(d, latest) for d in deliveries),
-            tuple(
-                StatusEntry(s.recipient_code, f"{s.status_code:02d}", s.status_message_id, s.at)
-                for s in history
-            ),
-        )
+            return await load_trace(conn, message, deliveries)
+
+    async def onward_hops(self, message_id: str, caller: Caller | None = None) -> tuple[Hop, ...]:
+        """The path to send on with a message: the hops it came with, then this node's.
+        ``caller``: the door's caller, who must see the message; ``None``: this node's
+        own transports."""
+        if caller is not None:
+            message, _ = await self._visible(caller, message_id)
+        async with read(self.reader) as conn:
+            if caller is None:
+                message = await repo.get_message(conn, message_id)
+                if message is None:
+                    raise NotFound(message_id)
+            path = await stored_path(conn, message_id)
+        return onward(path, self.intake.node_code, message.accepted_at)
 
     async def sent(
         self, caller: Caller, *, after: str | None = None, limit: int = 100
@@ -299,6 +296,40 @@ class Gateway:
             )
             for r in rows
         ]
+
+
+async def load_trace(conn: Any, message: Any, deliveries: Sequence[Any]) -> Trace:
+    """Build the trace of a stored message (its row and delivery rows) on ``conn``; the
+    caller decides who may see it (``Gateway.trace``; the operator's CLI)."""
+    history = await repo.status_history(conn, message.id)
+    reports = await attachment_reports(conn, [message.id])
+    stone = await get_tombstone(conn, message.id)
+    path = await stored_path(conn, message.id)
+    latest = {s.recipient_code: f"{s.status_code:02d}" for s in history}
+    summary = MessageSummary(
+        id=message.id,
+        kind=message.kind,
+        sender=message.sender,
+        document_id=message.document_id,
+        content_sha256=message.content_sha256,
+        accepted_at=message.accepted_at,
+        legal_receipt_at=message.legal_receipt_at,
+        signature_status=message.signature_status,
+        status_code=message.status_code,
+        business_doc_type=message.business_doc_type,
+        related_message_id=message.related_message_id,
+        attachments=tuple(reports.get(message.id, [])),
+        taken_down=stone.as_dict() if stone is not None else None,
+    )
+    return Trace(
+        summary,
+        tuple(_recipient_state(d, latest) for d in deliveries),
+        tuple(
+            StatusEntry(s.recipient_code, f"{s.status_code:02d}", s.status_message_id, s.at)
+            for s in history
+        ),
+        path,
+    )
 
 
 def _recipient_state(delivery: Any, latest: dict[str, str]) -> RecipientState:

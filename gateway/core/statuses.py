@@ -100,6 +100,10 @@ async def plan_status(conn: AsyncConnection, status: StatusMessage) -> StatusPla
         raise DocumentUnknown("a status must answer a document", path="ResponseFor/DocumentId")
     code = int(status.status_code)
     deliveries = await repo.deliveries_for(conn, document.id)
+    if status.sender != document.sender and not any(_matches(d, status.sender) for d in deliveries):
+        # Neither its sender nor a recipient: answered exactly as a document that does not
+        # exist, so that a status cannot probe which documents another agency holds.
+        raise DocumentUnknown(status.document_id or "", path="ResponseFor/DocumentId")
     if code == RECALL_REQUEST:
         if status.sender != document.sender:
             raise StatusTransitionInvalid("only the original sender may recall (13)")

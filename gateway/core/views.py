@@ -1,4 +1,4 @@
-"""Typed views the core answers with: inbox item, sent item, trace. Adapters render them.
+"""Typed views the core answers with: inbox item, sent item, trace, hop. Adapters render them.
 
 Every view has ``as_dict`` (the JSON form of the native API); the protocol doors read the
 attributes and render them in their own form. Times are aware UTC datetimes.
@@ -133,12 +133,46 @@ class StatusEntry:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """One node on a relayed message's path (``gateway.core.hops``). ``node``,
+    ``received_at`` and ``forwarded_at`` are as that node reported them (ISO 8601 text);
+    ``reported_by``, ``via`` and ``recorded_at`` are this node's record of the report
+    (``None`` on a hop not stored here)."""
+
+    node: str
+    received_at: str | None = None
+    forwarded_at: str | None = None
+    reported_by: str | None = None
+    via: str | None = None
+    recorded_at: str | None = None
+
+    def wire(self) -> dict[str, str | None]:
+        """The form that travels to the next node: node, received_at, forwarded_at."""
+        return {
+            "node": self.node,
+            "received_at": self.received_at,
+            "forwarded_at": self.forwarded_at,
+        }
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Return the JSON form (the trace's)."""
+        return {
+            **self.wire(),
+            "reported_by": self.reported_by,
+            "via": self.via,
+            "recorded_at": self.recorded_at,
+        }
+
+
+@dataclass(frozen=True)
 class Trace:
-    """Per-recipient delivery state and status history of one message."""
+    """Per-recipient delivery state, status history and path (``hops``: the nodes a
+    relayed message passed before this one, oldest first) of one message."""
 
     message: MessageSummary
     deliveries: tuple[RecipientState, ...]
     statuses: tuple[StatusEntry, ...]
+    hops: tuple[Hop, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -146,4 +180,5 @@ class Trace:
             "message": self.message.as_dict(),
             "deliveries": [d.as_dict() for d in self.deliveries],
             "statuses": [s.as_dict() for s in self.statuses],
+            "hops": [h.as_dict() for h in self.hops],
         }

@@ -237,3 +237,25 @@ async def test_recall_records_13_and_answer_15(intake: Intake, engine: AsyncEngi
     late = status_message(sender=Organization(organ_id=H41), document=doc, code=3)
     with pytest.raises(GatewayError):
         await intake.accept(build(late), RECEIVER)
+
+
+async def test_status_from_a_stranger_is_answered_as_an_unknown_document(intake: Intake) -> None:
+    """An agency that neither sent nor received a document learns nothing of it: its status
+    is refused exactly as a status for a DocumentId that does not exist."""
+    receipt = await intake.accept(document(to=(H41,)), SENDER)
+    stranger = Caller("SYS-H17", frozenset({H17}))
+
+    def status_for(document_id: str) -> bytes:
+        doc = ResponseFor(organ_id=G22, document_id=document_id)
+        return build(status_message(sender=Organization(organ_id=H17), document=doc, code=1))
+
+    missing = "000.00.00.G22,2026/01/05,999/VPCP-TH"
+    with pytest.raises(GatewayError) as real:
+        await intake.accept(status_for(receipt.document_id), stranger)
+    with pytest.raises(GatewayError) as absent:
+        await intake.accept(status_for(missing), stranger)
+    assert type(real.value) is type(absent.value) is DocumentUnknown
+    assert real.value.text_en.replace(receipt.document_id, "ID") == absent.value.text_en.replace(
+        missing, "ID"
+    )
+    assert real.value.path == absent.value.path
