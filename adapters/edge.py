@@ -182,6 +182,7 @@ class Door:
                 path=request.path,
                 status=response.status,
                 message_en=error.text_en,
+                reason=error.detail[:300] or None,
             )
             await audit_refusal(self.engine_of(request), refusal, error=error)
         if request.can_read_body and not request.content.is_eof():

@@ -53,6 +53,7 @@ class Refusal:
     path: str | None = None
     status: int | None = None
     message_en: str | None = None
+    reason: str | None = None  # why, for the record only (an answer may not say it)
 
     def event(self, extra: dict[str, Any] | None = None) -> audit.Event:
         """The ``rejected`` audit event of this refusal."""
@@ -65,6 +66,7 @@ class Refusal:
             "status": self.status,
             "remote": self.remote,
             "message_en": self.message_en,
+            "reason": self.reason,
         }
         detail = {k: v for k, v in detail.items() if v is not None}
         return audit.Event(

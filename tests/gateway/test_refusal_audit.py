@@ -82,6 +82,8 @@ async def test_a_door_refusal_writes_one_record(client: TestClient, engine: Asyn
     assert record.detail["claimed_system"] == "qlvb-x"
     assert record.detail["door"] == "rest" and record.detail["status"] == 401
     assert record.detail["remote"] == "127.0.0.1"
+    assert record.detail["reason"] == "missing credentials"  # kept here, never answered
+    assert "missing" not in await response.text()
 
 
 async def test_an_authenticated_caller_is_the_actor(
