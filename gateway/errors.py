@@ -1,7 +1,8 @@
 """Errors raised by the gateway core.
 
-Each error has a stable ``code``, an HTTP status (used by the native REST adapter; other
-adapters map ``code`` to their own forms in one table each), and Vietnamese and English
+Each error has a stable ``code``, an HTTP status (the JSON doors' table,
+``adapters.edge.HTTP_STATUS``, is keyed by class and checked to agree with it; other doors
+map the class to their own forms in one table each), and Vietnamese and English
 messages. ``edxml.EdxmlError`` refusals are mapped by :func:`http_status_for`.
 
     GatewayError
@@ -9,6 +10,7 @@ messages. ``edxml.EdxmlError`` refusals are mapped by :func:`http_status_for`.
     ├── Forbidden                  FORBIDDEN / SENDER_NOT_ALLOWED / ...  403
     ├── NotFound                   NOT_FOUND            404
     ├── PayloadTooLarge            PAYLOAD_TOO_LARGE    413
+    ├── RequestTimeout             REQUEST_TIMEOUT      408: the body did not arrive in time
     ├── CodeUnknown                CODE_UNKNOWN         422: identifier code not in the directory
     ├── AgencyInactive             AGENCY_INACTIVE      422: suspended or locked agency
     ├── AgencyDissolved            AGENCY_DISSOLVED     422: dissolved, successor named if any
