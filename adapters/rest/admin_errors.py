@@ -7,8 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.edge import json_error
-from gateway.errors import GatewayError, RequestInvalid
+from gateway.errors import RequestInvalid
 
 
 def dumps(value: Any) -> str:
@@ -27,8 +26,3 @@ class BadRequest(RequestInvalid):
     code = "BAD_REQUEST"
     message_vi = "Yêu cầu không hợp lệ"
     message_en = "Bad request"
-
-
-def error_response(error: GatewayError) -> web.Response:
-    """Render a refusal in the JSON error shape of the native API (``adapters.edge``)."""
-    return json_error(error)

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.edge import Door, json_error
+from adapters.edge import Door
 from adapters.rest import handlers
 from adapters.rest.openapi import OPENAPI
 from adapters.rest.reading import dumps
-from edxml.errors import EdxmlError
-from gateway.errors import GatewayError
 
 DOOR = Door("rest")
-
-
-def error_response(error: EdxmlError | GatewayError) -> web.Response:
-    """Render a core or edXML refusal as the API's JSON error (``adapters.edge``)."""
-    return json_error(error)
 
 
 async def openapi(_request: web.Request) -> web.Response:
