@@ -228,3 +228,35 @@ async def test_a_refusal_the_core_decides_is_audited_once_with_door_and_remote(n
     [(actor, outcome, detail)] = node.records(before)  # the core's record, not a second one
     assert (actor, outcome) == ("SYS-G22", "EDXML_NOT_WELL_FORMED")
     assert (detail["door"], detail["remote"]) == ("rest", "127.0.0.1") and detail["sha256"]
+
+
+async def _raw(node: Edge, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(node.host, node.port)
+    writer.write(request)
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return status
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/admin/v1/agencies"), ("POST", "/maintenance"), ("GET", "/v1/inbox")],
+)
+async def test_non_ascii_credentials_are_a_clean_401_at_every_admin_door(
+    node: Edge, method: str, path: str
+) -> None:
+    before = node.last_seq()
+    token = ADMIN_TOKEN.encode()
+    for headers in (
+        b"Authorization: Bearer \xff\xfe\xc3\x28\r\n",
+        b"Authorization: Bearer " + token + b"\r\nX-Admin-User: \xff\xed\xa0\x80\r\n",
+    ):
+        request = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n".encode()
+        status = await _raw(node, request + headers + b"Connection: close\r\n\r\n")
+        if b"X-Admin-User" in headers:  # a valid token: the junk user name is dropped
+            assert not status.startswith(b"HTTP/1.1 5"), status
+        else:
+            assert status.startswith(b"HTTP/1.1 401"), status
+    [(actor, outcome, detail)] = node.records(before)
+    assert (actor, outcome) == (None, "AUTH_FAILED") and detail["remote"] == "127.0.0.1"
