@@ -256,7 +256,7 @@ class Intake:
         self, receipt: Receipt, delivery_ids: list[str], priority: int = 0
     ) -> Receipt:
         mailboxes = sum(1 for r in receipt.recipients if r["endpoint"] == "mailbox")
-        if mailboxes:  # delivered by the store commit itself (gateway.intake_plan.Writes)
+        if mailboxes:  # delivered by the store commit itself (gateway.core.intake_plan.Writes)
             metrics.DELIVERIES.labels(transport="mailbox", result="delivered").inc(mailboxes)
         if not delivery_ids:
             return receipt
