@@ -41,7 +41,12 @@ from edxml.content import sniff, zip_members
 from edxml.errors import WARN_MACRO_ENABLED
 from edxml.model import Envelope, StatusMessage
 from edxml.safexml import safe_fromstring
-from gateway.legal.contents import AttachmentFacts, attachment_facts, needs_contents
+from gateway.legal.contents import (
+    AttachmentFacts,
+    attachment_facts,
+    may_carry_signature,
+    needs_contents,
+)
 from gateway.legal.errors import (
     AttachmentMalware,
     CertificateRevoked,
@@ -288,13 +293,14 @@ def _files(
     decoded: Sequence[DecodedAttachment], pdfs: list[tuple[str, bytes]]
 ) -> Iterator[tuple[str, bytes]]:
     """Every file to scan, lazily: each attachment, then the members of a zip one by one.
-    The PDFs among them are appended to ``pdfs`` on the way (for the signature report)."""
+    The PDFs among them that may carry a signature are appended to ``pdfs`` on the way
+    (for the signature report; an unsigned PDF has nothing to report and is not parsed)."""
     for item in decoded:
         label = item.name or item.content_id
         members = zip_members(item) if item.files else iter(())
         inside = ((f"{label}!{name}", data) for name, data in members)
         for name, data in itertools.chain([(label, item.data)], inside):
-            if sniff(data[:1024]) == "pdf":
+            if sniff(data[:1024]) == "pdf" and may_carry_signature(data):
                 pdfs.append((name, data))
             yield name, data
 
