@@ -24,6 +24,7 @@ from gateway.intake_checks import Checked
 from gateway.receipts import Receipt
 from gateway.store import bulk
 from gateway.store import repository as repo
+from gateway.store.sqlite_trips import deferred_inserts
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,19 @@ class Writes:
         if not self.planned:
             return
         batch, self.planned = self.planned, []
-        if self.blob_store is not None:
-            pending, self.blobs = self.blobs, {}
-            await self.blob_store.put_many_in(conn, pending)
-        await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
-        # A mailbox sends nothing: its delivery is visible in the inbox from this very
-        # commit, with no task through RabbitMQ and no later writer cycle to mark it.
-        mailbox = [d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX]
-        await bulk.mark_delivered_many(conn, mailbox)
-        await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
-        await audit.append_many(conn, [p.event for p in batch])
+        # On SQLite the inserts ride with the next statement that must answer: the whole
+        # flush is three trips to the driver's thread (``gateway.store.sqlite_trips``).
+        async with deferred_inserts(conn):
+            if self.blob_store is not None:
+                pending, self.blobs = self.blobs, {}
+                await self.blob_store.put_many_in(conn, pending)
+            await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
+            # A mailbox sends nothing: its delivery is visible in the inbox from this very
+            # commit, with no task through RabbitMQ and no later writer cycle to mark it.
+            mailbox = [d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX]
+            await bulk.mark_delivered_many(conn, mailbox)
+            await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
+            await audit.append_many(conn, [p.event for p in batch])
 
 
 Resolve = Callable[[Sequence[str]], list[Target]]
