@@ -8,7 +8,8 @@ up: the malware scan and the report of PDF signatures. A PDF without the ``/Byte
 of a signature dictionary (:func:`may_carry_signature`) has nothing to report, so neither
 its bytes travel back nor does pyhanko parse it. :func:`needs_contents` is the one place
 that decides whether the attachments' base64 text travels back from the worker (pickling
-it costs as much as the rest of the result). This module imports only ``edxml`` so that a worker stays light.
+it costs as much as the rest of the result). This module imports only ``edxml`` so that a
+worker stays light.
 """
 
 from __future__ import annotations
