@@ -7,11 +7,13 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from gateway.errors import NotFound, StoreError
 from gateway.metrics import STORE_ERRORS
+from gateway.store.blob_batch import BlobBatch
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -37,10 +39,14 @@ class FileBlobStore:
 
     A blob is written to a temporary file in the same directory, fsynced, renamed into
     place and the directory fsynced, so a crash leaves either the whole blob or nothing.
+    Concurrent :meth:`put` calls are written together (``gateway.store.blob_batch``): one
+    trip to a thread writes every file of the batch, then fsyncs them in one pass, renames
+    them and fsyncs each directory once; each caller is answered after that.
     """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._batch = BlobBatch(self._write_many)
 
     def path_for(self, key: str) -> Path:
         """Return the file path of ``key`` (validated: 64 lowercase hex digits)."""
@@ -52,7 +58,7 @@ class FileBlobStore:
         """Store ``data`` and return its SHA-256 hex key (idempotent)."""
         key = hashlib.sha256(data).hexdigest()
         try:
-            await asyncio.to_thread(self._write, key, data)
+            await self._batch.put(key, data)
         except OSError as exc:
             STORE_ERRORS.inc()
             raise StoreError(f"cannot write blob {key}: {exc}") from exc
@@ -77,23 +83,60 @@ class FileBlobStore:
         except OSError as exc:
             raise StoreError(f"cannot remove blob {key}: {exc}") from exc
 
-    def _write(self, key: str, data: bytes) -> None:
-        path = self.path_for(key)
-        if path.exists() and path.stat().st_size == len(data):
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    def _write_many(self, blobs: Mapping[str, bytes]) -> dict[str, OSError]:
+        """Write ``blobs`` (key → bytes) durably; return the error of each that failed."""
+        errors: dict[str, OSError] = {}
+        staged: list[tuple[str, Path, str, int]] = []  # key, final path, temporary path, fd
+        for key, data in blobs.items():
+            path = self.path_for(key)
+            try:
+                if path.exists() and path.stat().st_size == len(data):
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            except OSError as exc:
+                errors[key] = exc
+                continue
+            staged.append((key, path, tmp, fd))
+            try:
+                _write_all(fd, data)
+            except OSError as exc:
+                errors[key] = exc
+        # The fsync pass: after every write was handed to the OS, so they flush together.
+        directories: dict[Path, list[str]] = {}
+        for key, path, tmp, fd in staged:
+            try:
+                if key not in errors:
+                    os.fsync(fd)
+            except OSError as exc:
+                errors[key] = exc
+            finally:
+                os.close(fd)
+            try:
+                if key in errors:
+                    raise errors[key]
+                os.replace(tmp, path)
+                directories.setdefault(path.parent, []).append(key)
+            except OSError as exc:
+                errors[key] = exc
+                Path(tmp).unlink(missing_ok=True)
+        for directory, keys in directories.items():
+            try:
+                _fsync_dir(directory)
+            except OSError as exc:
+                errors.update(dict.fromkeys(keys, exc))
+        return errors
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
