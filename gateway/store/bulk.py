@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
 from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
-from gateway.store.repository import (
+from gateway.store.rows import (
     _DELIVERY_COLS,
     _MESSAGE_COLS,
     FINAL_STATES,
