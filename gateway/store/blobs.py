@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.errors import NotFound, StoreError
 from gateway.metrics import STORE_ERRORS
 from gateway.store.blob_batch import BlobBatch
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
 
 
 class BlobStore(Protocol):
@@ -40,8 +42,8 @@ class FileBlobStore:
     A blob is written to a temporary file in the same directory, fsynced, renamed into
     place and the directory fsynced, so a crash leaves either the whole blob or nothing.
     Concurrent :meth:`put` calls are written together (``gateway.store.blob_batch``): one
-    trip to a thread writes every file of the batch, then fsyncs them in one pass, renames
-    them and fsyncs each directory once; each caller is answered after that.
+    trip to a thread writes every file of the batch, then fsyncs them in one pass (side by
+    side), renames them and fsyncs each directory once; each caller is answered after that.
     """
 
     def __init__(self, root: Path | str) -> None:
@@ -102,16 +104,18 @@ class FileBlobStore:
                 _write_all(fd, data)
             except OSError as exc:
                 errors[key] = exc
-        # The fsync pass: after every write was handed to the OS, so they flush together.
+        # The fsync pass, once every file was handed to the OS. The fsyncs run side by side:
+        # the filesystem's journal then commits them together (one after another, each
+        # would wait for a journal commit of its own).
+        to_sync = [(key, fd) for key, _, _, fd in staged if key not in errors]
+        for (key, _), error in zip(
+            to_sync, _each(os.fsync, [fd for _, fd in to_sync]), strict=True
+        ):
+            if error is not None:
+                errors[key] = error
         directories: dict[Path, list[str]] = {}
         for key, path, tmp, fd in staged:
-            try:
-                if key not in errors:
-                    os.fsync(fd)
-            except OSError as exc:
-                errors[key] = exc
-            finally:
-                os.close(fd)
+            os.close(fd)
             try:
                 if key in errors:
                     raise errors[key]
@@ -120,12 +124,34 @@ class FileBlobStore:
             except OSError as exc:
                 errors[key] = exc
                 Path(tmp).unlink(missing_ok=True)
-        for directory, keys in directories.items():
-            try:
-                _fsync_dir(directory)
-            except OSError as exc:
-                errors.update(dict.fromkeys(keys, exc))
+        for keys, error in zip(
+            directories.values(), _each(_fsync_dir, list(directories)), strict=True
+        ):
+            if error is not None:
+                errors.update(dict.fromkeys(keys, error))
         return errors
+
+
+_SYNCERS = 8
+_syncers: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _each(fsync: Callable[[T], None], items: Sequence[T]) -> list[OSError | None]:
+    """Run ``fsync`` on every item side by side; the error of each (``None``: synced)."""
+    global _syncers
+
+    def one(item: T) -> OSError | None:
+        try:
+            fsync(item)
+        except OSError as exc:
+            return exc
+        return None
+
+    if len(items) <= 1:
+        return [one(item) for item in items]
+    if _syncers is None:
+        _syncers = concurrent.futures.ThreadPoolExecutor(_SYNCERS, "blob-fsync")
+    return list(_syncers.map(one, items))
 
 
 def _write_all(fd: int, data: bytes) -> None:
