@@ -96,16 +96,17 @@ class Writes:
             return
         batch, self.planned = self.planned, []
         # On SQLite the inserts ride with the next statement that must answer: the whole
-        # flush is three trips to the driver's thread (``gateway.store.sqlite_trips``).
+        # flush is two trips to the driver's thread (``gateway.store.sqlite_trips``): the
+        # audit head's compare-and-set, then the audit records with the COMMIT.
         async with deferred_inserts(conn):
             if self.blob_store is not None:
                 pending, self.blobs = self.blobs, {}
                 await self.blob_store.put_many_in(conn, pending)
-            await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
-            # A mailbox sends nothing: its delivery is visible in the inbox from this very
-            # commit, with no task through RabbitMQ and no later writer cycle to mark it.
-            mailbox = [d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX]
-            await bulk.mark_delivered_many(conn, mailbox)
+            # A mailbox sends nothing: its delivery is inserted delivered, visible in the
+            # inbox from this very commit, with no task through RabbitMQ and no later mark.
+            mailbox = {d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX}
+            items = [(p.message, p.deliveries) for p in batch]
+            await bulk.insert_messages(conn, items, delivered=mailbox)
             await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
             await audit.append_many(conn, [p.event for p in batch])
 

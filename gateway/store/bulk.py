@@ -50,36 +50,60 @@ async def find_duplicates(
 
 
 async def insert_messages(
-    conn: AsyncConnection, items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]]
+    conn: AsyncConnection,
+    items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]],
+    *,
+    delivered: Collection[str] = (),
 ) -> None:
-    """Insert messages with their deliveries (two statements for the whole batch).
+    """Insert messages with their deliveries (a few statements for the whole batch).
 
-    A unique-key violation comes out as ``DuplicateMessage``.
+    Deliveries whose id is in ``delivered`` (mailboxes) are inserted already delivered,
+    as :func:`mark_delivered_many` would leave them, each with the next inbox cursor
+    (``delivered_seq``) in the order given, so no later ``UPDATE`` is needed. A
+    unique-key violation comes out as ``DuplicateMessage``.
     """
     if not items:
         return
     now = utcnow()
     messages = [{f.name: getattr(msg, f.name) for f in fields(NewMessage)} for msg, _ in items]
-    deliveries = [
-        {
-            "id": d.id,
-            "message_id": msg.id,
-            "recipient_code": d.recipient_code,
-            "resolved_code": d.resolved_code,
-            "endpoint_kind": d.endpoint_kind,
-            "endpoint_url": d.endpoint_url,
-            "state": d.state,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for msg, batch in items
-        for d in batch
-    ]
+    rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for msg, batch in items:
+        for d in batch:
+            done = d.id in delivered
+            rows[done].append(
+                {
+                    "id": d.id,
+                    "message_id": msg.id,
+                    "recipient_code": d.recipient_code,
+                    "resolved_code": d.resolved_code,
+                    "endpoint_kind": d.endpoint_kind,
+                    "endpoint_url": d.endpoint_url,
+                    "state": "delivered" if done else d.state,
+                    "attempts": 1 if done else 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    **({"delivered_at": now} if done else {}),
+                }
+            )
     with translate_errors():
         await conn.execute(insert(Message), messages)
-        if deliveries:
-            await conn.execute(insert(Delivery), deliveries)
+        if rows[False]:
+            await conn.execute(insert(Delivery), rows[False])
+        if rows[True]:
+            await conn.execute(insert(Delivery).values(delivered_seq=_next_seq(conn)), rows[True])
+
+
+def _next_seq(conn: AsyncConnection) -> Any:
+    """The next inbox cursor, evaluated for each row inserted (see ``mark_delivered_many``)."""
+    if conn.dialect.name == "postgresql":
+        return DELIVERED_SEQ.next_value()
+    # Each row of an ``executemany`` runs the statement again, so it sees the rows before
+    # it; one writer at a time (``BEGIN IMMEDIATE``), so nobody else moves the max meanwhile.
+    return (
+        select(func.coalesce(func.max(Delivery.delivered_seq), 0) + 1)
+        .select_from(Delivery)
+        .scalar_subquery()
+    )
 
 
 async def add_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
