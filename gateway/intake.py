@@ -192,7 +192,7 @@ class Intake:
         with metrics.stage_timer("blob"):
             # Content-addressed: a duplicate rewrites nothing. A database blob store takes
             # the bytes inside the store batch's transaction (``Writes.flush``).
-            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw)
+            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw, sha)
         with metrics.stage_timer("store"):
             request = StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
             try:

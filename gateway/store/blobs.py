@@ -23,8 +23,11 @@ T = TypeVar("T")
 class BlobStore(Protocol):
     """Where packet bytes live; the database keeps only their key."""
 
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op."""
+    async def put(self, data: bytes, key: str | None = None) -> str:
+        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op.
+
+        ``key``: the SHA-256 hex of ``data`` when the caller has just computed it (intake
+        does), so that the bytes are not hashed once more."""
         ...
 
     async def get(self, key: str) -> bytes:
@@ -56,9 +59,10 @@ class FileBlobStore:
             raise NotFound(f"blob key {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its SHA-256 hex key (idempotent)."""
-        key = hashlib.sha256(data).hexdigest()
+    async def put(self, data: bytes, key: str | None = None) -> str:
+        """Store ``data`` and return its SHA-256 hex key (idempotent; ``key``: see
+        :meth:`BlobStore.put`)."""
+        key = key or hashlib.sha256(data).hexdigest()
         try:
             await self._batch.put(key, data)
         except OSError as exc:
