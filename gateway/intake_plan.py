@@ -95,10 +95,14 @@ class Writes:
         if not self.planned:
             return
         batch, self.planned = self.planned, []
-        # On SQLite the inserts ride with the next statement that must answer: the whole
-        # flush is two trips to the driver's thread (``gateway.store.sqlite_trips``): the
-        # audit head's compare-and-set, then the audit records with the COMMIT.
+        # The audit records first: appending takes the chain head's row lock (held until
+        # the commit), so that on PostgreSQL the inbox cursors given below (a sequence)
+        # follow the commit order across processes; a reader paging with ``after`` never
+        # sees a later commit with a smaller cursor. On SQLite (one writer) the inserts
+        # ride with the audit head's compare-and-set and the COMMIT: two trips to the
+        # driver's thread (``gateway.store.sqlite_trips``).
         async with deferred_inserts(conn):
+            await audit.append_many(conn, [p.event for p in batch])
             if self.blob_store is not None:
                 pending, self.blobs = self.blobs, {}
                 await self.blob_store.put_many_in(conn, pending)
@@ -108,7 +112,6 @@ class Writes:
             items = [(p.message, p.deliveries) for p in batch]
             await bulk.insert_messages(conn, items, delivered=mailbox)
             await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
-            await audit.append_many(conn, [p.event for p in batch])
 
 
 Resolve = Callable[[Sequence[str]], list[Target]]

@@ -59,7 +59,9 @@ async def insert_messages(
 
     Deliveries whose id is in ``delivered`` (mailboxes) are inserted already delivered,
     as :func:`mark_delivered_many` would leave them, each with the next inbox cursor
-    (``delivered_seq``) in the order given, so no later ``UPDATE`` is needed. A
+    (``delivered_seq``) in the order given, so no later ``UPDATE`` is needed. On
+    PostgreSQL the cursor is a sequence: take a lock that orders the writers first (the
+    audit chain head's, as intake does) so that cursors follow the commit order. A
     unique-key violation comes out as ``DuplicateMessage``.
     """
     if not items:
