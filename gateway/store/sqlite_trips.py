@@ -106,10 +106,25 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self.queued: list[_Queued] = []
 
     def cursor(self, server_side: bool = False) -> Any:
-        """A cursor whose statements each cost one trip (server-side ones: SQLAlchemy's)."""
+        """A cursor whose statements each cost one trip (server-side ones: SQLAlchemy's,
+        after what is queued has been sent, so that they run after it, as written)."""
         if server_side:
+            self.send_queued()
             return AsyncAdapt_aiosqlite_ss_cursor(self)
         return OneTripCursor(self)
+
+    def execute(self, *args: Any, **kw: Any) -> Any:
+        """A statement on the connection itself (not through a cursor), after the queue."""
+        self.send_queued()
+        return super().execute(*args, **kw)
+
+    def send_queued(self) -> None:
+        """Send what is queued now, in one trip (nothing when the queue is empty)."""
+        if self.queued:
+            try:
+                self.trip(lambda conn: None)
+            except Exception as error:
+                self._handle_exception(error)
 
     def defers(self, operation: str) -> bool:
         """Whether ``operation`` waits for the next trip instead of making its own."""

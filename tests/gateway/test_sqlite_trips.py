@@ -110,3 +110,23 @@ async def test_an_error_in_the_block_drops_what_was_queued(engine: AsyncEngine) 
         key = ("000.00.00.G22", "doc-5", f"{5:064x}", "document")
         assert await bulk.find_duplicates(conn, {key}) == {}
         await bulk.insert_messages(conn, [item(5)])  # and the connection still works
+
+
+async def test_a_streamed_read_runs_after_the_queued_statements(engine: AsyncEngine) -> None:
+    from sqlalchemy import select
+
+    from gateway.store.models import Message
+
+    async with transaction(engine) as conn, deferred_inserts(conn):
+        await bulk.insert_messages(conn, [item(7), item(8)])  # queued (and BEGIN before them)
+        result = await conn.stream(select(Message.document_id).order_by(Message.document_id))
+        assert [row[0] async for row in result] == ["doc-7", "doc-8"]
+    async with transaction(engine) as conn:
+        assert (
+            len(
+                await bulk.find_duplicates(
+                    conn, {("000.00.00.G22", "doc-7", f"{7:064x}", "document")}
+                )
+            )
+            == 1
+        )
