@@ -95,23 +95,27 @@ class Writes:
         if not self.planned:
             return
         batch, self.planned = self.planned, []
-        # The audit records first: appending takes the chain head's row lock (held until
-        # the commit), so that on PostgreSQL the inbox cursors given below (a sequence)
-        # follow the commit order across processes; a reader paging with ``after`` never
-        # sees a later commit with a smaller cursor. On SQLite (one writer) the inserts
-        # ride with the audit head's compare-and-set and the COMMIT: two trips to the
-        # driver's thread (``gateway.store.sqlite_trips``).
+        # The mailbox deliveries (inserted delivered, visible in the inbox from this very
+        # commit, with no task through RabbitMQ and no later mark) come last, after the
+        # audit records: appending takes the chain head's row lock (held to the commit),
+        # so that on PostgreSQL their cursors (a sequence) follow the commit order across
+        # processes, and the lock is held only for the last inserts. On SQLite (one
+        # writer) the inserts ride with the audit head's compare-and-set and the COMMIT:
+        # two trips to the driver's thread (``gateway.store.sqlite_trips``).
+        mailbox = [
+            (p.message, [d for d in p.deliveries if d.endpoint_kind == MAILBOX]) for p in batch
+        ]
+        others = [
+            (p.message, [d for d in p.deliveries if d.endpoint_kind != MAILBOX]) for p in batch
+        ]
         async with deferred_inserts(conn):
-            await audit.append_many(conn, [p.event for p in batch])
             if self.blob_store is not None:
                 pending, self.blobs = self.blobs, {}
                 await self.blob_store.put_many_in(conn, pending)
-            # A mailbox sends nothing: its delivery is inserted delivered, visible in the
-            # inbox from this very commit, with no task through RabbitMQ and no later mark.
-            mailbox = {d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX}
-            items = [(p.message, p.deliveries) for p in batch]
-            await bulk.insert_messages(conn, items, delivered=mailbox)
+            await bulk.insert_messages(conn, others)
             await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
+            await audit.append_many(conn, [p.event for p in batch])
+            await bulk.insert_delivered(conn, mailbox)
 
 
 Resolve = Callable[[Sequence[str]], list[Target]]

@@ -57,42 +57,61 @@ async def insert_messages(
 ) -> None:
     """Insert messages with their deliveries (a few statements for the whole batch).
 
-    Deliveries whose id is in ``delivered`` (mailboxes) are inserted already delivered,
-    as :func:`mark_delivered_many` would leave them, each with the next inbox cursor
-    (``delivered_seq``) in the order given, so no later ``UPDATE`` is needed. On
-    PostgreSQL the cursor is a sequence: take a lock that orders the writers first (the
-    audit chain head's, as intake does) so that cursors follow the commit order. A
-    unique-key violation comes out as ``DuplicateMessage``.
+    Deliveries whose id is in ``delivered`` (mailboxes) are inserted as
+    :func:`insert_delivered` does. A unique-key violation comes out as
+    ``DuplicateMessage``.
     """
     if not items:
         return
-    now = utcnow()
     messages = [{f.name: getattr(msg, f.name) for f in fields(NewMessage)} for msg, _ in items]
-    rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-    for msg, batch in items:
-        for d in batch:
-            done = d.id in delivered
-            rows[done].append(
-                {
-                    "id": d.id,
-                    "message_id": msg.id,
-                    "recipient_code": d.recipient_code,
-                    "resolved_code": d.resolved_code,
-                    "endpoint_kind": d.endpoint_kind,
-                    "endpoint_url": d.endpoint_url,
-                    "state": "delivered" if done else d.state,
-                    "attempts": 1 if done else 0,
-                    "created_at": now,
-                    "updated_at": now,
-                    **({"delivered_at": now} if done else {}),
-                }
-            )
+    pending = [(m, [d for d in ds if d.id not in delivered]) for m, ds in items]
+    rows = _delivery_rows(pending, delivered=False)
     with translate_errors():
         await conn.execute(insert(Message), messages)
-        if rows[False]:
-            await conn.execute(insert(Delivery), rows[False])
-        if rows[True]:
-            await conn.execute(insert(Delivery).values(delivered_seq=_next_seq(conn)), rows[True])
+        if rows:
+            await conn.execute(insert(Delivery), rows)
+    if delivered:
+        done = [(m, [d for d in ds if d.id in delivered]) for m, ds in items]
+        await insert_delivered(conn, done)
+
+
+async def insert_delivered(
+    conn: AsyncConnection, items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]]
+) -> None:
+    """Insert deliveries of stored messages already delivered (a mailbox), as
+    :func:`mark_delivered_many` would leave them, each with the next inbox cursor
+    (``delivered_seq``) in the order given: no later ``UPDATE`` is needed.
+
+    On PostgreSQL the cursor is a sequence: call this while holding a lock that orders the
+    writers until the commit (the audit chain head's, as intake does), so that cursors
+    follow the commit order across processes."""
+    rows = _delivery_rows(items, delivered=True)
+    if rows:
+        with translate_errors():
+            await conn.execute(insert(Delivery).values(delivered_seq=_next_seq(conn)), rows)
+
+
+def _delivery_rows(
+    items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]], *, delivered: bool
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
+        {
+            "id": d.id,
+            "message_id": msg.id,
+            "recipient_code": d.recipient_code,
+            "resolved_code": d.resolved_code,
+            "endpoint_kind": d.endpoint_kind,
+            "endpoint_url": d.endpoint_url,
+            "state": "delivered" if delivered else d.state,
+            "attempts": 1 if delivered else 0,
+            "created_at": now,
+            "updated_at": now,
+            **({"delivered_at": now} if delivered else {}),
+        }
+        for msg, batch in items
+        for d in batch
+    ]
 
 
 def _next_seq(conn: AsyncConnection) -> Any:

@@ -47,38 +47,42 @@ async def test_a_later_commit_never_gets_a_smaller_cursor(
     await create_schema(first)
     try:
         holding = asyncio.Event()
-        order: list[str] = []
-        real_insert = bulk.insert_messages
+        real_insert = bulk.insert_delivered
 
-        async def insert_then_stall(conn: Any, items: Any, **kw: Any) -> None:
-            await real_insert(conn, items, **kw)  # its cursor is taken here
-            if items[0][0].document_id == "doc-1":
+        async def insert_then_stall(conn: Any, items: Any) -> None:
+            await real_insert(conn, items)  # its cursor is taken here
+            if items[0][1] and items[0][0].document_id == "doc-1":
                 holding.set()
                 await asyncio.sleep(1.0)  # the other process writes meanwhile
 
-        monkeypatch.setattr(bulk, "insert_messages", insert_then_stall)
+        monkeypatch.setattr(bulk, "insert_delivered", insert_then_stall)
+
+        pages: list[list[tuple[str, str]]] = []
+        cursor: list[str | None] = [None]
+
+        async def page() -> None:  # what a client paging with ``after`` gets now
+            async with transaction(second) as conn:
+                items = await repo.inbox(conn, [H41], after=cursor[0], limit=10)
+            pages.append([(i.document_id, i.cursor) for i in items])
+            if items:
+                cursor[0] = items[-1].cursor
 
         async def slow() -> None:
             async with transaction(first) as conn:
                 await Writes(planned=[planned(1)]).flush(conn)
-            order.append(planned_id(1))
 
         async def quick() -> None:
             await holding.wait()
             async with transaction(second) as conn:
                 await Writes(planned=[planned(2)]).flush(conn)
-            order.append(planned_id(2))
+            await page()  # right after its own commit
 
         await asyncio.gather(slow(), quick())
+        await page()  # once both committed
+        seen = sorted(d for p in pages for d, _ in p)
+        assert seen == ["doc-1", "doc-2"], pages  # nothing skipped by a client paging
         async with transaction(first) as conn:
-            inbox = await repo.inbox(conn, [H41], after=None, limit=10)
             assert await audit.verify_chain(conn) == []
-        by_cursor = [item.document_id for item in sorted(inbox, key=lambda i: int(i.cursor))]
-        assert by_cursor == order == ["doc-1", "doc-2"]
     finally:
         await first.dispose()
         await second.dispose()
-
-
-def planned_id(n: int) -> str:
-    return f"doc-{n}"
