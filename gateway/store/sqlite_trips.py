@@ -15,9 +15,10 @@ The adapter here (the engine's DBAPI module, :func:`one_trip_module`) does:
   before it. A queued insert that fails (a unique key) fails that later statement or the
   commit, inside the same transaction, which is then rolled back as a whole.
 
-So a group-commit cycle of the intake is four trips: ``BEGIN`` + duplicate lookup, the
-mailbox marks (after the inserts of messages and deliveries), the audit head's
-compare-and-set (after the statuses), and the audit records with ``COMMIT``. The
+So a group-commit cycle of the intake is three trips: ``BEGIN`` + the duplicate lookup;
+the audit head's compare-and-set, after the inserts of blobs, messages, deliveries and
+statuses; the audit records and mailbox deliveries with the ``COMMIT``. A server-side
+cursor (``stream``) or a statement on the connection itself first sends the queue. The
 transaction and its guarantees are unchanged: the commit is still the last trip and
 callers are answered after it. PostgreSQL (asyncpg) needs none of this: it has no thread
 and SQLAlchemy already sends a many-row insert with asyncpg's ``executemany``.
