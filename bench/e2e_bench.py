@@ -1,6 +1,7 @@
 """End-to-end benchmark: signed 50 KB documents through the running gateway and RabbitMQ.
 
-Starts a private RabbitMQ node and an ``edoc-gateway serve`` process (SQLite store), then:
+Starts a private RabbitMQ node and an ``edoc-gateway serve`` process (SQLite store), or
+several on a private PostgreSQL (``--store postgres --processes N``), then:
 1. sustained: N documents sent with a fixed concurrency, until all are visible in the pull
    recipient's inbox → documents per second, gateway CPU seconds per document;
 2. fixed rate: documents offered at 100/s → accept latency p50/p99 (HTTP round trip) and
@@ -16,6 +17,7 @@ broker_ceiling_per_s=<b> edxml_ceiling_per_s=<e> overload_accept_p99_ms=<o>
 overload_shed=<s> urgent_e2e_p99_ms=<u> lost=<l>``.
 
     python bench/e2e_bench.py [--docs 600] [--rate 100] [--rate-seconds 6] [--overload-seconds 20]
+    python bench/e2e_bench.py --store postgres --processes 2   (see bench/e2e_gateways.py)
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import io
 import os
 import signal
@@ -39,7 +40,6 @@ from typing import Any
 
 import aio_pika
 import aiohttp
-import psutil
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -50,16 +50,12 @@ from edxml.build import build, new_document  # noqa: E402
 from edxml.model import Attachment, Code, Organization, OtherInfo  # noqa: E402
 from edxml.pipeline import check_packet  # noqa: E402
 from edxml.signature import sign  # noqa: E402
-from gateway.commands.local_services import (  # noqa: E402
-    LocalRabbitMQ,
-    free_port,
-    make_dev_pki,
-    port_open,
-)
-from gateway.credentials.auth import sign_request  # noqa: E402
+from gateway.commands.local_services import LocalRabbitMQ, make_dev_pki  # noqa: E402
 
-G22, H41 = "000.00.00.G22", "000.00.00.H41"
-SECRETS = {"bench-g22": "bench-secret-g22", "bench-h41": "bench-secret-h41"}
+sys.path.insert(0, str(REPO / "bench"))
+from e2e_client import Api, InboxWatcher, print_stages  # noqa: E402
+from e2e_gateways import G22, H41, Gateways  # noqa: E402
+
 SIZE = 50 * 1024
 
 
@@ -93,114 +89,11 @@ def make_documents(
     return out
 
 
-def write_config(tmp: Path, pki: Any, amqp_url: str, port: int) -> Path:
-    """Write the gateway configuration of the run."""
-    agencies = (
-        f'  {{ code = "{G22}", name = "VPCP", systems = "bench-g22" }},\n'
-        f'  {{ code = "{H41}", name = "UBND Nghệ An", systems = "bench-h41" }},\n'
-    )
-    systems = "".join(
-        f'[[systems]]\nid = "{s}"\nsecret = "{v}"\nagencies = ["{c}"]\npolicy = "strict"\n'
-        for (s, v), c in zip(SECRETS.items(), (G22, H41), strict=True)
-    )
-    path = tmp / "bench.toml"
-    path.write_text(
-        f'calendar_file = "{REPO / "config" / "calendar.toml"}"\nlog_level = "warning"\n'
-        f'[listen]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'[node]\ncode = "{G22}"\nkey_file = "{pki.node_key}"\ncert_file = "{pki.node_chain}"\n'
-        f'[store]\nurl = "sqlite:///{tmp / "gw.db"}"\nblob_dir = "{tmp / "blobs"}"\n'
-        f'[amqp]\nurl = "{amqp_url}"\nprefetch = 100\nretry_ladder = [1, 5]\n'
-        f'[trust]\nanchors = ["{pki.ca_cert}"]\n'
-        f"[directory]\nagencies = [\n{agencies}]\n{systems}",
-        encoding="utf-8",
-    )
-    return path
-
-
-class Api:
-    """Signed calls to API v1."""
-
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def submit(self, body: bytes, *, shed_ok: bool = False) -> dict[str, Any] | None:
-        """Send one document; its receipt, or ``None`` when refused as overloaded and
-        ``shed_ok`` (any other refusal raises)."""
-        headers = sign_request("bench-g22", SECRETS["bench-g22"], "POST", "/v1/messages", body)
-        async with self.session.post(self.base + "/v1/messages", data=body, headers=headers) as r:
-            if r.status == 503 and shed_ok:
-                return None
-            if r.status not in (200, 202):
-                raise RuntimeError(f"submit -> {r.status}: {await r.text()}")
-            return await r.json()  # type: ignore[no-any-return]
-
-    async def inbox(self, after: str | None) -> list[dict[str, Any]]:
-        path = "/v1/inbox?limit=500" + (f"&after={after}" if after else "")
-        headers = sign_request("bench-h41", SECRETS["bench-h41"], "GET", path, b"")
-        async with self.session.get(self.base + path, headers=headers) as r:
-            return (await r.json())["items"]
-
-
-class InboxWatcher:
-    """Polls the recipient's inbox and notes when each message first became visible."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        self.seen: dict[str, float] = {}
-        self.cursor: str | None = None
-
-    async def run(self) -> None:
-        while True:
-            items = await self.api.inbox(self.cursor)
-            now = time.perf_counter()
-            for item in items:
-                self.seen.setdefault(item["message_id"], now)
-            if items:
-                self.cursor = items[-1]["cursor"]
-            else:
-                await asyncio.sleep(0.05)
-
-    async def wait_for(self, ids: set[str], timeout: float = 300.0) -> int:
-        """Wait until every id is visible; return how many never arrived within ``timeout``."""
-        deadline = time.perf_counter() + timeout
-        while not ids <= self.seen.keys():
-            if time.perf_counter() > deadline:
-                missing = len(ids - self.seen.keys())
-                print(f"LOST: {missing} accepted documents never arrived", flush=True)
-                return missing
-            await asyncio.sleep(0.01)
-        return 0
-
-
-async def print_stages(session: aiohttp.ClientSession, base: str) -> None:
-    """Print the mean duration of each intake stage so far (from the gateway's /metrics)."""
-    async with session.get(base + "/metrics") as response:
-        text = await response.text()
-    sums: dict[str, float] = {}
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        for suffix, into in (("_sum{", sums), ("_count{", counts)):
-            if "intake_stage_seconds" + suffix in line:
-                stage = line.split('stage="', 1)[1].split('"', 1)[0]
-                into[stage] = float(line.rsplit(" ", 1)[1])
-    shown = ", ".join(
-        f"{stage} {sums[stage] / counts[stage] * 1000:.1f}" for stage in sums if counts.get(stage)
-    )
-    print(f"intake stages, mean ms: {shown}", flush=True)
-
-
-def process_cpu(proc: Any) -> float:
-    """CPU seconds (user + system) of the gateway and its worker processes so far."""
-    total = 0.0
-    for p in (proc, *proc.children(recursive=True)):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(p.cpu_times()[:2])
-    return total
-
-
-async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: Any) -> tuple:
+async def sustained(
+    api: Api, watcher: InboxWatcher, docs: list[bytes], gateways: Gateways
+) -> tuple:
     """Send every document with 16 in flight; return (docs/s, CPU s per doc)."""
-    cpu0 = process_cpu(proc)
+    cpu0 = gateways.cpu()
     queue = list(docs)
     ids: set[str] = set()
     started = time.perf_counter()
@@ -218,7 +111,7 @@ async def sustained(api: Api, watcher: InboxWatcher, docs: list[bytes], proc: An
     await asyncio.gather(*(worker() for _ in range(16)))
     lost = await watcher.wait_for(ids)
     elapsed = time.perf_counter() - started
-    cpu = process_cpu(proc) - cpu0
+    cpu = gateways.cpu() - cpu0
     return len(docs) / elapsed, cpu / len(docs), lost
 
 
@@ -352,39 +245,20 @@ async def run(args: argparse.Namespace) -> str:
         print(f"document size {len(docs[0])} bytes", flush=True)
         rabbit = LocalRabbitMQ()
         await asyncio.to_thread(rabbit.start)
-        port = free_port()
-        config = write_config(tmp, pki, rabbit.url, port)
-        gateway = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from gateway.cli import main; main()",
-                "serve",
-                "-c",
-                str(config),
-            ],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp / "gateway.log").open("wb"),
-            start_new_session=True,
-        )
+        gateways = Gateways(tmp, pki, rabbit.url, args.store, args.processes)
         profiler: subprocess.Popen[bytes] | None = None
         try:
-            for _ in range(600):
-                if port_open(port):
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
-            proc = psutil.Process(gateway.pid)
-            profiler = _start_profiler(args.profile, gateway.pid)
+            await gateways.start()
+            profiler = _start_profiler(args.profile, gateways.popen[0].pid)
             connector = aiohttp.TCPConnector(limit=64)
             async with aiohttp.ClientSession(connector=connector) as session:
-                api = Api(session, f"http://127.0.0.1:{port}")
+                api = Api(session, gateways.bases)
                 watcher = InboxWatcher(api)
                 watching = asyncio.create_task(watcher.run())
                 await api.submit(docs.pop())  # warm-up
-                docs_per_s, cpu_per_doc, lost = await sustained(api, watcher, docs, proc)
-                await print_stages(session, f"http://127.0.0.1:{port}")
+                docs_per_s, cpu_per_doc, lost = await sustained(api, watcher, docs, gateways)
+                for base in gateways.bases:
+                    await print_stages(session, base)
                 print(
                     f"sustained: {docs_per_s:.1f} docs/s, {cpu_per_doc * 1000:.1f} ms CPU/doc "
                     "(gateway and its check workers)",
@@ -411,7 +285,7 @@ async def run(args: argparse.Namespace) -> str:
                 async with aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=0)
                 ) as flood_session:
-                    flood = Api(flood_session, f"http://127.0.0.1:{port}")
+                    flood = Api(flood_session, gateways.bases)
                     over_accept, shed, urgent_e2e, lost_over = await overload(
                         flood, watcher, mixed[:n_over], over_rate
                     )
@@ -430,11 +304,7 @@ async def run(args: argparse.Namespace) -> str:
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=60)
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            gateways.stop()
         broker = await broker_ceiling(rabbit.url, rate_docs + docs[: max(0, 1000 - n_rate)])
         await asyncio.to_thread(rabbit.stop)
         edxml_rate = edxml_ceiling(rate_docs, anchors, args.edxml_seconds)
@@ -457,6 +327,10 @@ def main() -> None:
     parser.add_argument("--edxml-seconds", type=float, default=3.0)
     parser.add_argument(
         "--overload-seconds", type=float, default=20.0, help="overload phase: twice the rate"
+    )
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="gateway processes (several: --store postgres)"
     )
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the gateway here")
     print(asyncio.run(run(parser.parse_args())), flush=True)

@@ -134,8 +134,11 @@ class Transport(Protocol):
 class BlobStore(Protocol):
     """Where packet bytes live; the database keeps only their key."""
 
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op."""
+    async def put(self, data: bytes, key: str | None = None) -> str:
+        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op.
+
+        ``key``: the SHA-256 hex of ``data`` when the caller has just computed it (intake
+        does), so that the bytes are not hashed once more."""
         ...
 
     async def get(self, key: str) -> bytes:

@@ -182,17 +182,19 @@ class Intake:
             with metrics.stage_timer("authorize"):
                 self.authorize(packet, caller)
             if self.legal is not None:
-                checked = await apply_review(
-                    self.legal, raw, checked, caller.system_id, self.directory
-                )
+                with metrics.stage_timer("legal"):
+                    checked = await apply_review(
+                        self.legal, raw, checked, caller.system_id, self.directory
+                    )
         targets: list[Target] | None = None
         if isinstance(packet, Envelope):
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
-        with metrics.stage_timer("store"):
+        with metrics.stage_timer("blob"):
             # Content-addressed: a duplicate rewrites nothing. A database blob store takes
             # the bytes inside the store batch's transaction (``Writes.flush``).
-            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw)
+            blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw, sha)
+        with metrics.stage_timer("store"):
             request = StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
             try:
                 stored = await self._writer.submit(request)

@@ -14,6 +14,7 @@ A refusal raised in a worker is raised again, unchanged, in the caller.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import dataclasses
 import multiprocessing
@@ -63,6 +64,9 @@ class Checked:
     warnings: tuple[dict[str, str], ...]
     legal: Any = None  # gateway.legal.review.LegalReport, added after the checks
     contents: tuple[AttachmentFacts, ...] = ()  # what the legal review reports of each one
+    # DER of every ds:X509Certificate of the packet, read from the tree the checks parsed,
+    # so that the legal review (revocation, signer binding) does not parse the packet again.
+    certificates: tuple[bytes, ...] = ()
 
 
 def run_checks(
@@ -82,6 +86,7 @@ def run_checks(
 
     t = clock()
     root = stage_parse(raw)
+    certificates = _certificates(root)
     t = timed("parse", t)
     stage_schema(root)
     t = timed("schema", t)
@@ -93,7 +98,21 @@ def run_checks(
     timed("schema", t)
     warnings = tuple(i.as_dict() for i in (*verification.warnings, *found))
     verdict = Verdict(verification.status, verification.signer, verification.algorithm)
-    return Checked(packet, verdict, warnings, contents=contents), timings
+    checked = Checked(packet, verdict, warnings, contents=contents, certificates=certificates)
+    return checked, timings
+
+
+_DSIG_CERT = "{http://www.w3.org/2000/09/xmldsig#}X509Certificate"
+
+
+def _certificates(root: Any) -> tuple[bytes, ...]:
+    out = []
+    for element in root.iter(_DSIG_CERT):
+        try:
+            out.append(base64.b64decode("".join((element.text or "").split()), validate=True))
+        except ValueError:
+            continue  # not base64: the review skips it as it would when parsing the packet
+    return tuple(out)
 
 
 @lru_cache(maxsize=8)

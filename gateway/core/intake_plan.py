@@ -26,6 +26,7 @@ from gateway.credentials.auth import Caller
 from gateway.ops import metrics
 from gateway.store import bulk
 from gateway.store import repository as repo
+from gateway.store.sqlite_trips import deferred_inserts
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,27 @@ class Writes:
         if not self.planned:
             return
         batch, self.planned = self.planned, []
-        if self.blob_store is not None:
-            pending, self.blobs = self.blobs, {}
-            await self.blob_store.put_many_in(conn, pending)
-        await bulk.insert_messages(conn, [(p.message, p.deliveries) for p in batch])
-        # A mailbox sends nothing: its delivery is visible in the inbox from this very
-        # commit, with no task through RabbitMQ and no later writer cycle to mark it.
-        mailbox = [d.id for p in batch for d in p.deliveries if d.endpoint_kind == MAILBOX]
-        await bulk.mark_delivered_many(conn, mailbox)
-        await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
-        await audit.append_many(conn, [p.event for p in batch])
+        # The mailbox deliveries (inserted delivered, visible in the inbox from this very
+        # commit, with no task through RabbitMQ and no later mark) come last, after the
+        # audit records: appending takes the chain head's row lock (held to the commit),
+        # so that on PostgreSQL their cursors (a sequence) follow the commit order across
+        # processes, and the lock is held only for the last inserts. On SQLite (one
+        # writer) the inserts ride with the audit head's compare-and-set and the COMMIT:
+        # two trips to the driver's thread (``gateway.store.sqlite_trips``).
+        mailbox = [
+            (p.message, [d for d in p.deliveries if d.endpoint_kind == MAILBOX]) for p in batch
+        ]
+        others = [
+            (p.message, [d for d in p.deliveries if d.endpoint_kind != MAILBOX]) for p in batch
+        ]
+        async with deferred_inserts(conn):
+            if self.blob_store is not None:
+                pending, self.blobs = self.blobs, {}
+                await self.blob_store.put_many_in(conn, pending)
+            await bulk.insert_messages(conn, others)
+            await bulk.add_statuses(conn, [row for p in batch for row in p.statuses])
+            await audit.append_many(conn, [p.event for p in batch])
+            await bulk.insert_delivered(conn, mailbox)
 
 
 Resolve = Callable[[Sequence[str]], list[Target]]

@@ -33,6 +33,7 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator.errors import RevokedError
 
+from gateway.legal.contents import may_carry_signature
 from gateway.legal.revocation import (
     NOT_CHECKED,
     REVOKED,
@@ -151,6 +152,8 @@ def _revinfo_problem(status: PdfSignatureStatus) -> bool:
 
 async def report_pdf(data: bytes, trust: DocumentTrust, *, file: str) -> list[PdfSignature]:
     """Validate every signature embedded in the PDF ``data`` (none: an empty list)."""
+    if not may_carry_signature(data):
+        return []  # no signature dictionary: nothing for pyhanko to parse the file for
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         embedded = list(reader.embedded_signatures)

@@ -29,6 +29,7 @@ import itertools
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import structlog
@@ -41,7 +42,12 @@ from edxml.content import sniff, zip_members
 from edxml.errors import WARN_MACRO_ENABLED
 from edxml.model import Envelope, StatusMessage
 from edxml.safexml import safe_fromstring
-from gateway.legal.contents import AttachmentFacts, attachment_facts, needs_contents
+from gateway.legal.contents import (
+    AttachmentFacts,
+    attachment_facts,
+    may_carry_signature,
+    needs_contents,
+)
 from gateway.legal.errors import (
     AttachmentMalware,
     CertificateRevoked,
@@ -51,7 +57,13 @@ from gateway.legal.errors import (
     SignerNotSender,
 )
 from gateway.legal.pdf_signatures import VALID, DocumentTrust, PdfSignature, report_pdfs_sync
-from gateway.legal.revocation import REVOKED, UNKNOWN, RevocationPolicy, check_certificate_sync
+from gateway.legal.revocation import (
+    REVOKED,
+    UNKNOWN,
+    RevocationPolicy,
+    check_certificate_sync,
+    declares_revocation,
+)
 from gateway.legal.scanner import ClamdScanner, ScannerUnreachable
 
 log = structlog.get_logger(__name__)
@@ -118,11 +130,14 @@ class LegalReview:
         system_id: str,
         agencies: AgencyLookup | None,
         contents: Sequence[AttachmentFacts] | None = None,
+        certificates: Sequence[bytes] | None = None,
     ) -> LegalReport:
         """Review one packet; return the report or raise the refusal (never stored then).
 
         ``contents``: the attachments summed up by the intake checks
-        (``gateway.core.intake_checks.Checked.contents``); computed here when not given."""
+        (``gateway.core.intake_checks.Checked.contents``); computed here when not given.
+        ``certificates``: the DER of the packet's ``ds:X509Certificate`` elements, as the
+        checks read them (``Checked.certificates``); read from ``raw`` when not given."""
         policy = self.systems.get(system_id, SystemPolicy())
         warnings: list[dict[str, str]] = []
         entries: list[dict[str, Any]] = []
@@ -130,7 +145,7 @@ class LegalReview:
             entries = await self._attachments(packet, policy, warnings, contents)
         revocation = None
         if signature_status == "verified":
-            revocation = await self._signer(raw, packet, policy, agencies, warnings)
+            revocation = await self._signer(raw, packet, policy, agencies, warnings, certificates)
         return LegalReport(tuple(entries), tuple(warnings), revocation)
 
     # -- attachments ----------------------------------------------------------------------
@@ -225,16 +240,22 @@ class LegalReview:
         policy: SystemPolicy,
         agencies: AgencyLookup | None,
         warnings: list[dict[str, str]],
+        certificates: Sequence[bytes] | None = None,
     ) -> str | None:
         need_revocation = self.revocation.mode != "off"
         if not need_revocation and policy.signer_binding == "off":
             return None
-        certs = await asyncio.to_thread(_signature_certificates, raw)
-        if not certs:
+        if certificates is None:
+            certs = await asyncio.to_thread(_signature_certificates, raw)
+            leaf, others = _leaf(certs) if certs else (None, [])
+        else:
+            leaf, others = _chain(tuple(certificates))
+        if leaf is None:
             return None
-        leaf, others = _leaf(certs)
         state = None
-        if need_revocation:
+        if need_revocation and not declares_revocation(leaf):
+            state = UNKNOWN  # nobody to ask: decided here, without a trip to a thread
+        elif need_revocation:
             state = await asyncio.to_thread(
                 check_certificate_sync, leaf, others, self.packet_anchors, self.revocation
             )
@@ -288,13 +309,14 @@ def _files(
     decoded: Sequence[DecodedAttachment], pdfs: list[tuple[str, bytes]]
 ) -> Iterator[tuple[str, bytes]]:
     """Every file to scan, lazily: each attachment, then the members of a zip one by one.
-    The PDFs among them are appended to ``pdfs`` on the way (for the signature report)."""
+    The PDFs among them that may carry a signature are appended to ``pdfs`` on the way
+    (for the signature report; an unsigned PDF has nothing to report and is not parsed)."""
     for item in decoded:
         label = item.name or item.content_id
         members = zip_members(item) if item.files else iter(())
         inside = ((f"{label}!{name}", data) for name, data in members)
         for name, data in itertools.chain([(label, item.data)], inside):
-            if sniff(data[:1024]) == "pdf":
+            if sniff(data[:1024]) == "pdf" and may_carry_signature(data):
                 pdfs.append((name, data))
             yield name, data
 
@@ -309,6 +331,21 @@ def _signature_certificates(raw: bytes) -> list[x509.Certificate]:
         except ValueError:
             continue
     return out
+
+
+@lru_cache(maxsize=64)
+def _chain(ders: tuple[bytes, ...]) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
+    """The leaf and the others of a packet's certificates (DER), loaded once per chain:
+    a system signs every packet with the same few."""
+    certs = []
+    for der in ders:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    if not certs:
+        return None, []
+    return _leaf(certs)
 
 
 def _leaf(certs: list[x509.Certificate]) -> tuple[x509.Certificate, list[x509.Certificate]]:

@@ -59,6 +59,7 @@ async def apply_review(
         system_id,
         AgencyLookup(directory),
         checked.contents,
+        checked.certificates,
     )
     return dataclasses.replace(
         checked, legal=report, warnings=(*checked.warnings, *report.warnings)

@@ -41,7 +41,8 @@ PACKETS_RECEIVED = Counter(
 )
 INTAKE_STAGE_SECONDS = Histogram(
     "intake_stage_seconds",
-    "Duration of each intake stage (parse|schema|signature|authorize|resolve|store|publish).",
+    "Duration of each intake stage "
+    "(parse|schema|signature|authorize|legal|resolve|blob|store|publish).",
     ["stage"],
     namespace=NAMESPACE,
     registry=REGISTRY,

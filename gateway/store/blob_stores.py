@@ -48,9 +48,9 @@ class DatabaseBlobStore:
         self.engine = engine
         self.fallback = fallback
 
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, key: str | None = None) -> str:
         """Store ``data`` (committed before returning) and return its SHA-256 hex key."""
-        key = hashlib.sha256(data).hexdigest()
+        key = key or hashlib.sha256(data).hexdigest()
         async with transaction(self.engine) as conn:
             await self.put_many_in(conn, {key: data})
         return key
@@ -117,11 +117,11 @@ class S3BlobStore:
             self._exit = stack
         return self._client
 
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, key: str | None = None) -> str:
         """Store ``data`` as one object and return its SHA-256 hex key."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = hashlib.sha256(data).hexdigest()
+        key = key or hashlib.sha256(data).hexdigest()
         try:
             client = await self._s3()
             await client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)

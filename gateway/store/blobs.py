@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.errors import NotFound, StoreError
 from gateway.ops.metrics import STORE_ERRORS
+from gateway.store.blob_batch import BlobBatch
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
 
 
 class FileBlobStore:
@@ -20,10 +25,14 @@ class FileBlobStore:
 
     A blob is written to a temporary file in the same directory, fsynced, renamed into
     place and the directory fsynced, so a crash leaves either the whole blob or nothing.
+    Concurrent :meth:`put` calls are written together (``gateway.store.blob_batch``): one
+    trip to a thread writes every file of the batch, then fsyncs them in one pass (side by
+    side), renames them and fsyncs each directory once; each caller is answered after that.
     """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._batch = BlobBatch(self._write_many)
 
     def path_for(self, key: str) -> Path:
         """Return the file path of ``key`` (validated: 64 lowercase hex digits)."""
@@ -31,11 +40,12 @@ class FileBlobStore:
             raise NotFound(f"blob key {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its SHA-256 hex key (idempotent)."""
-        key = hashlib.sha256(data).hexdigest()
+    async def put(self, data: bytes, key: str | None = None) -> str:
+        """Store ``data`` and return its SHA-256 hex key (idempotent; ``key``: see
+        :meth:`BlobStore.put`)."""
+        key = key or hashlib.sha256(data).hexdigest()
         try:
-            await asyncio.to_thread(self._write, key, data)
+            await self._batch.put(key, data)
         except OSError as exc:
             STORE_ERRORS.inc()
             raise StoreError(f"cannot write blob {key}: {exc}") from exc
@@ -60,23 +70,84 @@ class FileBlobStore:
         except OSError as exc:
             raise StoreError(f"cannot remove blob {key}: {exc}") from exc
 
-    def _write(self, key: str, data: bytes) -> None:
-        path = self.path_for(key)
-        if path.exists() and path.stat().st_size == len(data):
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    def _write_many(self, blobs: Mapping[str, bytes]) -> dict[str, OSError]:
+        """Write ``blobs`` (key → bytes) durably; return the error of each that failed."""
+        errors: dict[str, OSError] = {}
+        staged: list[tuple[str, Path, str, int]] = []  # key, final path, temporary path, fd
+        for key, data in blobs.items():
+            path = self.path_for(key)
+            try:
+                if path.exists() and path.stat().st_size == len(data):
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            except OSError as exc:
+                errors[key] = exc
+                continue
+            staged.append((key, path, tmp, fd))
+            try:
+                _write_all(fd, data)
+            except OSError as exc:
+                errors[key] = exc
+        # The fsync pass, once every file was handed to the OS. The fsyncs run side by side:
+        # the filesystem's journal then commits them together (one after another, each
+        # would wait for a journal commit of its own).
+        to_sync = [(key, fd) for key, _, _, fd in staged if key not in errors]
+        for (key, _), error in zip(
+            to_sync, _each(os.fsync, [fd for _, fd in to_sync]), strict=True
+        ):
+            if error is not None:
+                errors[key] = error
+        directories: dict[Path, list[str]] = {}
+        for key, path, tmp, fd in staged:
+            os.close(fd)
+            try:
+                if key in errors:
+                    raise errors[key]
+                os.replace(tmp, path)
+                directories.setdefault(path.parent, []).append(key)
+            except OSError as exc:
+                errors[key] = exc
+                Path(tmp).unlink(missing_ok=True)
+        for keys, error in zip(
+            directories.values(), _each(_fsync_dir, list(directories)), strict=True
+        ):
+            if error is not None:
+                errors.update(dict.fromkeys(keys, error))
+        return errors
+
+
+_SYNCERS = 8
+_syncers: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _each(fsync: Callable[[T], None], items: Sequence[T]) -> list[OSError | None]:
+    """Run ``fsync`` on every item side by side; the error of each (``None``: synced)."""
+    global _syncers
+
+    def one(item: T) -> OSError | None:
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            fsync(item)
+        except OSError as exc:
+            return exc
+        return None
+
+    if len(items) <= 1:
+        return [one(item) for item in items]
+    if _syncers is None:
+        _syncers = concurrent.futures.ThreadPoolExecutor(_SYNCERS, "blob-fsync")
+    return list(_syncers.map(one, items))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

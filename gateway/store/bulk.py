@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
 from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
-from gateway.store.repository import (
+from gateway.store.rows import (
     _DELIVERY_COLS,
     _MESSAGE_COLS,
     FINAL_STATES,
@@ -50,17 +50,52 @@ async def find_duplicates(
 
 
 async def insert_messages(
-    conn: AsyncConnection, items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]]
+    conn: AsyncConnection,
+    items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]],
+    *,
+    delivered: Collection[str] = (),
 ) -> None:
-    """Insert messages with their deliveries (two statements for the whole batch).
+    """Insert messages with their deliveries (a few statements for the whole batch).
 
-    A unique-key violation comes out as ``DuplicateMessage``.
+    Deliveries whose id is in ``delivered`` (mailboxes) are inserted as
+    :func:`insert_delivered` does. A unique-key violation comes out as
+    ``DuplicateMessage``.
     """
     if not items:
         return
-    now = utcnow()
     messages = [{f.name: getattr(msg, f.name) for f in fields(NewMessage)} for msg, _ in items]
-    deliveries = [
+    pending = [(m, [d for d in ds if d.id not in delivered]) for m, ds in items]
+    rows = _delivery_rows(pending, delivered=False)
+    with translate_errors():
+        await conn.execute(insert(Message), messages)
+        if rows:
+            await conn.execute(insert(Delivery), rows)
+    if delivered:
+        done = [(m, [d for d in ds if d.id in delivered]) for m, ds in items]
+        await insert_delivered(conn, done)
+
+
+async def insert_delivered(
+    conn: AsyncConnection, items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]]
+) -> None:
+    """Insert deliveries of stored messages already delivered (a mailbox), as
+    :func:`mark_delivered_many` would leave them, each with the next inbox cursor
+    (``delivered_seq``) in the order given: no later ``UPDATE`` is needed.
+
+    On PostgreSQL the cursor is a sequence: call this while holding a lock that orders the
+    writers until the commit (the audit chain head's, as intake does), so that cursors
+    follow the commit order across processes."""
+    rows = _delivery_rows(items, delivered=True)
+    if rows:
+        with translate_errors():
+            await conn.execute(insert(Delivery).values(delivered_seq=_next_seq(conn)), rows)
+
+
+def _delivery_rows(
+    items: Sequence[tuple[NewMessage, Sequence[NewDelivery]]], *, delivered: bool
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
         {
             "id": d.id,
             "message_id": msg.id,
@@ -68,18 +103,28 @@ async def insert_messages(
             "resolved_code": d.resolved_code,
             "endpoint_kind": d.endpoint_kind,
             "endpoint_url": d.endpoint_url,
-            "state": d.state,
-            "attempts": 0,
+            "state": "delivered" if delivered else d.state,
+            "attempts": 1 if delivered else 0,
             "created_at": now,
             "updated_at": now,
+            **({"delivered_at": now} if delivered else {}),
         }
         for msg, batch in items
         for d in batch
     ]
-    with translate_errors():
-        await conn.execute(insert(Message), messages)
-        if deliveries:
-            await conn.execute(insert(Delivery), deliveries)
+
+
+def _next_seq(conn: AsyncConnection) -> Any:
+    """The next inbox cursor, evaluated for each row inserted (see ``mark_delivered_many``)."""
+    if conn.dialect.name == "postgresql":
+        return DELIVERED_SEQ.next_value()
+    # Each row of an ``executemany`` runs the statement again, so it sees the rows before
+    # it; one writer at a time (``BEGIN IMMEDIATE``), so nobody else moves the max meanwhile.
+    return (
+        select(func.coalesce(func.max(Delivery.delivered_seq), 0) + 1)
+        .select_from(Delivery)
+        .scalar_subquery()
+    )
 
 
 async def add_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from gateway.errors import DuplicateMessage, StoreError
 from gateway.ops.metrics import STORE_ERRORS
 from gateway.store import models  # noqa: F401  (registers the tables on Base.metadata)
 from gateway.store.base import Base
+from gateway.store.sqlite_trips import one_trip_module, queued
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK = 0x65646F63  # "edoc": the advisory lock key of schema creation
@@ -66,7 +67,7 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
         # The pool's own reset (a ROLLBACK on every check-in, one more round trip to the
         # driver's thread per transaction) is off for SQLite; roll back only a connection
         # really left inside a transaction. ``in_transaction`` is read without a round trip.
-        if dbapi_connection.driver_connection.in_transaction:
+        if dbapi_connection.driver_connection.in_transaction or queued(dbapi_connection):
             dbapi_connection.rollback()
 
 
@@ -80,6 +81,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     try:
         if full.startswith("sqlite+aiosqlite:"):
             kwargs.setdefault("pool_reset_on_return", None)  # see _setup_sqlite
+            kwargs.setdefault("module", one_trip_module())  # see gateway.store.sqlite_trips
             engine = create_async_engine(full, **kwargs)
             _setup_sqlite(engine)
             return engine

@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.models import Delivery, Message
-from gateway.store.repository import _MESSAGE_COLS, MessageRow, _row
+from gateway.store.rows import _MESSAGE_COLS, MessageRow, _row
 
 WAITING_STATES = ("pending", "published", "retrying")
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.errors import StoreError
 from gateway.store.database import SQLITE_BUSY_TIMEOUT_MS, async_url, translate_errors
+from gateway.store.sqlite_trips import one_trip_module, queued
 
 READ_POOL_SIZE = 4
 
@@ -32,7 +33,11 @@ def create_reader(url: str, engine: AsyncEngine) -> AsyncEngine:
         return engine
     try:
         reader = create_async_engine(
-            full, pool_size=READ_POOL_SIZE, max_overflow=0, pool_reset_on_return=None
+            full,
+            pool_size=READ_POOL_SIZE,
+            max_overflow=0,
+            pool_reset_on_return=None,
+            module=one_trip_module(),
         )
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise StoreError(f"cannot create the read engine: {exc}") from exc
@@ -51,7 +56,7 @@ def create_reader(url: str, engine: AsyncEngine) -> AsyncEngine:
 
     @event.listens_for(reader.sync_engine.pool, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, _state: Any = None) -> None:
-        if dbapi_connection.driver_connection.in_transaction:
+        if dbapi_connection.driver_connection.in_transaction or queued(dbapi_connection):
             dbapi_connection.rollback()
 
     return reader

@@ -4,157 +4,90 @@ Functions take an ``AsyncConnection`` (from ``engine.begin()`` or
 :func:`gateway.store.database.transaction`) and use SQLAlchemy core statements, which
 are much cheaper than ORM sessions on the hot path. Database errors come out as
 ``StoreError`` (``DuplicateMessage`` for the duplicate key).
+
+Here: messages, the reads of deliveries and the inbox, statuses. The row types live in
+:mod:`gateway.store.rows` and the delivery state changes in :mod:`gateway.store.deliveries`;
+both are re-exported, so ``repository.X`` keeps working for every caller.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
-from gateway.store.models import DELIVERED_SEQ, Delivery, Message, StatusHistory
+from gateway.store.deliveries import (
+    delivery_counts,
+    mark_acked,
+    mark_delivered,
+    mark_failed,
+    mark_parked,
+    mark_published,
+    mark_retrying,
+    parked,
+    reset_for_replay,
+    unpublished,
+)
+from gateway.store.models import Delivery, Message, StatusHistory
+from gateway.store.rows import (
+    _DELIVERY_COLS,
+    _MESSAGE_COLS,
+    FINAL_STATES,
+    DeliveryRow,
+    InboxRow,
+    MessageRow,
+    NewDelivery,
+    NewMessage,
+    StatusRow,
+    _deliveries,
+    _row,
+    new_id,
+    utcnow,
+)
 
-FINAL_STATES = ("delivered", "acked", "failed", "withdrawn")  # withdrawn: gateway.legal.takedown
-
-
-def new_id() -> str:
-    """Return a new identifier (uuid4 hex) for a message or a delivery."""
-    return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-@dataclass
-class NewMessage:
-    """A message row to insert (mirrors ``messages``)."""
-
-    kind: str
-    sender: str
-    document_id: str
-    content_sha256: str
-    blob_key: str
-    size: int
-    caller_system: str
-    accepted_at: datetime
-    legal_receipt_at: datetime
-    signature_status: str
-    signer: str | None = None
-    algorithm: str | None = None
-    business_doc_type: int | None = None
-    related_message_id: str | None = None
-    status_code: int | None = None
-    receipt_json: str = "{}"
-    id: str = field(default_factory=new_id)
-    priority: int | None = None
-
-
-@dataclass
-class NewDelivery:
-    """A delivery row to insert with its message (mirrors ``deliveries``)."""
-
-    recipient_code: str
-    resolved_code: str
-    endpoint_kind: str = "mailbox"
-    endpoint_url: str | None = None
-    state: str = "pending"
-    id: str = field(default_factory=new_id)
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    """A stored message."""
-
-    id: str
-    kind: str
-    sender: str
-    document_id: str
-    content_sha256: str
-    blob_key: str
-    size: int
-    caller_system: str
-    accepted_at: datetime
-    legal_receipt_at: datetime
-    signature_status: str
-    signer: str | None
-    algorithm: str | None
-    business_doc_type: int | None
-    related_message_id: str | None
-    status_code: int | None
-    receipt_json: str
-    priority: int | None = None
-
-
-@dataclass(frozen=True)
-class DeliveryRow:
-    """A stored delivery (one recipient of one message)."""
-
-    id: str
-    message_id: str
-    recipient_code: str
-    resolved_code: str
-    endpoint_kind: str
-    endpoint_url: str | None
-    state: str
-    attempts: int
-    last_error: str | None
-    delivered_seq: int | None
-    created_at: datetime
-    published_at: datetime | None
-    delivered_at: datetime | None
-    acked_at: datetime | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """A delivery waiting in a mailbox, with what the recipient needs to fetch it."""
-
-    cursor: str
-    delivery_id: str
-    message_id: str
-    kind: str
-    sender: str
-    document_id: str
-    recipient_code: str
-    resolved_code: str
-    content_sha256: str
-    size: int
-    accepted_at: datetime
-    delivered_at: datetime
-    status_code: int | None
-    business_doc_type: int | None
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """One status recorded for a (document, recipient) pair."""
-
-    id: int
-    document_message_id: str
-    recipient_code: str
-    status_code: int
-    status_message_id: str | None
-    at: datetime
-
-
-R = TypeVar("R")
-
-
-def _row(cls: type[R], mapping: Any) -> R:
-    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
-
-
-_MESSAGE_COLS = [Message.__table__.c[f.name] for f in fields(MessageRow)]
-_DELIVERY_COLS = [Delivery.__table__.c[f.name] for f in fields(DeliveryRow)]
+__all__ = [
+    "FINAL_STATES",
+    "_DELIVERY_COLS",
+    "_MESSAGE_COLS",
+    "DeliveryRow",
+    "InboxRow",
+    "MessageRow",
+    "NewDelivery",
+    "NewMessage",
+    "StatusRow",
+    "_deliveries",
+    "_row",
+    "add_status",
+    "deliveries_for",
+    "delivery_counts",
+    "find_document",
+    "find_duplicate",
+    "get_delivery",
+    "get_message",
+    "inbox",
+    "insert_message",
+    "last_status",
+    "list_deliveries",
+    "mark_acked",
+    "mark_delivered",
+    "mark_failed",
+    "mark_parked",
+    "mark_published",
+    "mark_retrying",
+    "new_id",
+    "parked",
+    "reset_for_replay",
+    "sent_messages",
+    "set_receipt",
+    "status_history",
+    "unpublished",
+    "utcnow",
+]
 
 
 async def insert_message(
@@ -261,17 +194,6 @@ async def sent_messages(
     return [_row(MessageRow, r) for r in rows]
 
 
-async def _deliveries(
-    conn: AsyncConnection, *where: Any, limit: int | None = None
-) -> list[DeliveryRow]:
-    stmt = select(*_DELIVERY_COLS).where(*where).order_by(Delivery.created_at, Delivery.id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    with translate_errors():
-        rows = (await conn.execute(stmt)).mappings().all()
-    return [_row(DeliveryRow, r) for r in rows]
-
-
 async def deliveries_for(conn: AsyncConnection, message_id: str) -> list[DeliveryRow]:
     """Return every delivery of a message."""
     return await _deliveries(conn, Delivery.message_id == message_id)
@@ -337,134 +259,6 @@ async def inbox(
     return out
 
 
-async def mark_published(conn: AsyncConnection, ids: Collection[str]) -> int:
-    """Mark pending deliveries as published (confirmed by RabbitMQ); returns rows changed."""
-    if not ids:
-        return 0
-    now = utcnow()
-    with translate_errors():
-        result = await conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(list(ids)), Delivery.state == "pending")
-            .values(state="published", published_at=now, updated_at=now)
-        )
-    return result.rowcount or 0
-
-
-async def unpublished(
-    conn: AsyncConnection, *, older_than: datetime, limit: int = 500
-) -> list[DeliveryRow]:
-    """Return pending deliveries created before ``older_than`` (stored but never published)."""
-    return await _deliveries(
-        conn, Delivery.state == "pending", Delivery.created_at < older_than, limit=limit
-    )
-
-
-async def _transition(conn: AsyncConnection, delivery_id: str, **values: Any) -> bool:
-    values.setdefault("updated_at", utcnow())
-    with translate_errors():
-        result = await conn.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.state.not_in(FINAL_STATES))
-            .values(**values)
-        )
-    return bool(result.rowcount)
-
-
-async def mark_delivered(conn: AsyncConnection, delivery_id: str) -> bool:
-    """Mark a delivery delivered (visible in the inbox for mailboxes).
-
-    Returns ``False`` (and changes nothing) when it was already delivered or acked.
-    """
-    if conn.dialect.name == "postgresql":
-        seq: Any = DELIVERED_SEQ.next_value()
-    else:  # SQLite has one writer at a time (BEGIN IMMEDIATE), so max + 1 is monotonic
-        seq = select(func.coalesce(func.max(Delivery.delivered_seq), 0) + 1).scalar_subquery()
-    now = utcnow()
-    return await _transition(
-        conn,
-        delivery_id,
-        state="delivered",
-        delivered_at=now,
-        delivered_seq=seq,
-        attempts=Delivery.attempts + 1,
-        last_error=None,
-        updated_at=now,
-    )
-
-
-async def mark_retrying(conn: AsyncConnection, delivery_id: str, error: str) -> bool:
-    """Record a failed attempt that will be retried after the next ladder step."""
-    return await _transition(
-        conn, delivery_id, state="retrying", attempts=Delivery.attempts + 1, last_error=error
-    )
-
-
-async def mark_parked(conn: AsyncConnection, delivery_id: str, error: str) -> bool:
-    """Record that a delivery gave up (last ladder step or permanent failure)."""
-    return await _transition(
-        conn, delivery_id, state="parked", attempts=Delivery.attempts + 1, last_error=error
-    )
-
-
-async def mark_acked(
-    conn: AsyncConnection, message_id: str, recipient_codes: Collection[str]
-) -> list[DeliveryRow]:
-    """Mark the message's delivered deliveries to ``recipient_codes`` as acked.
-
-    ``recipient_codes`` matches the resolved code or the code as written in the packet.
-    Returns the deliveries that changed (empty when already acked: idempotent).
-    """
-    codes = list(recipient_codes)
-    where = (
-        Delivery.message_id == message_id,
-        or_(Delivery.resolved_code.in_(codes), Delivery.recipient_code.in_(codes)),
-        Delivery.state == "delivered",
-    )
-    changed = await _deliveries(conn, *where)
-    if not changed:
-        return []
-    now = utcnow()
-    with translate_errors():
-        await conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.id for r in changed]), Delivery.state == "delivered")
-            .values(state="acked", acked_at=now, updated_at=now)
-        )
-    return await _deliveries(conn, Delivery.id.in_([r.id for r in changed]))
-
-
-async def parked(conn: AsyncConnection, limit: int | None = None) -> list[DeliveryRow]:
-    """Return parked deliveries, oldest first."""
-    return await _deliveries(conn, Delivery.state == "parked", limit=limit)
-
-
-async def reset_for_replay(conn: AsyncConnection, ids: Collection[str]) -> list[DeliveryRow]:
-    """Put parked deliveries back to ``pending`` with a fresh attempt count (operator replay).
-
-    Returns the deliveries that were reset; the caller publishes them and marks them
-    published.
-    """
-    if not ids:
-        return []
-    with translate_errors():
-        await conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(list(ids)), Delivery.state == "parked")
-            .values(state="pending", attempts=0, updated_at=utcnow())
-        )
-    return await _deliveries(conn, Delivery.id.in_(list(ids)), Delivery.state == "pending")
-
-
-async def delivery_counts(conn: AsyncConnection) -> dict[str, int]:
-    """Return the number of deliveries in each state (for metrics and reports)."""
-    with translate_errors():
-        rows = (
-            await conn.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
-        ).all()
-    return {state: count for state, count in rows}
-
-
 async def add_status(
     conn: AsyncConnection,
     *,
@@ -514,27 +308,3 @@ async def last_status(
     )
     with translate_errors():
         return (await conn.execute(stmt)).scalar_one_or_none()
-
-
-async def mark_failed(
-    conn: AsyncConnection, message_id: str, recipient_codes: Collection[str], reason: str
-) -> list[DeliveryRow]:
-    """Mark the message's delivered deliveries to ``recipient_codes`` as ``failed``: the
-    recipient refused the transfer (VXP ``updateStatus fail``). Only a delivered, not yet
-    acknowledged delivery changes; returns those that changed (empty on a repeat)."""
-    codes = list(recipient_codes)
-    where = (
-        Delivery.message_id == message_id,
-        or_(Delivery.resolved_code.in_(codes), Delivery.recipient_code.in_(codes)),
-        Delivery.state == "delivered",
-    )
-    changed = await _deliveries(conn, *where)
-    if not changed:
-        return []
-    with translate_errors():
-        await conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.id for r in changed]), Delivery.state == "delivered")
-            .values(state="failed", last_error=reason[:1000], updated_at=utcnow())
-        )
-    return await _deliveries(conn, Delivery.id.in_([r.id for r in changed]))

@@ -61,3 +61,50 @@ def test_blob_store_is_chosen_by_url(tmp_path: Path) -> None:
     assert (s3.bucket, s3.prefix, s3.endpoint_url, s3.region) == ("bucket", "p/", "http://h:9", "r")
     with pytest.raises(ValueError):
         open_blob_store("ftp://x", tmp_path, sqlite, engine)
+
+
+async def test_concurrent_puts_are_written_in_one_batch_with_one_fsync_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import os
+
+    blobs = FileBlobStore(tmp_path)
+    calls: list[int] = []
+    original = blobs._write_many
+
+    def counted(batch):  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        return original(batch)
+
+    blobs._batch._write_many = counted
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    await blobs.put(b"first")  # alone: nothing else was queued
+    datas = [f"Công văn {i}".encode() for i in range(20)] + [b"first"]
+    keys = await asyncio.gather(*(blobs.put(d) for d in datas))
+    assert calls == [1, 21]  # one trip for the 21 concurrent puts (one was already there)
+    for key, data in zip(keys, datas, strict=True):
+        assert await blobs.get(key) == data
+    # each new file once, each directory once: no fsync twice for the same thing
+    assert len(synced) <= 2 + 2 * 20
+
+
+async def test_one_failed_blob_fails_only_its_own_put(tmp_path: Path) -> None:
+    import asyncio
+
+    from gateway.errors import StoreError
+
+    blobs = FileBlobStore(tmp_path)
+    bad = b"this one cannot be written"
+    key = hashlib.sha256(bad).hexdigest()
+    blocked = blobs.path_for(key).parent
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"a file where its directory should be")
+    results = await asyncio.gather(
+        blobs.put(b"good one"), blobs.put(bad), blobs.put(b"good two"), return_exceptions=True
+    )
+    assert isinstance(results[1], StoreError)
+    assert await blobs.get(str(results[0])) == b"good one"
+    assert await blobs.get(str(results[2])) == b"good two"

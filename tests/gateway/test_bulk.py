@@ -76,3 +76,20 @@ async def test_mark_delivered_many_gives_each_row_its_own_cursor(engine: AsyncEn
     delivery, msg = loaded[ids[0]]
     assert delivery.state == "delivered" and delivery.attempts == 1
     assert msg.id == delivery.message_id and msg.document_id == "doc-0"
+
+
+async def test_mailbox_deliveries_inserted_delivered_with_increasing_cursors(
+    engine: AsyncEngine,
+) -> None:
+    first = [(message(n), [repo.NewDelivery("H41", "H41", "mailbox")]) for n in range(5)]
+    second = [(message(n), [repo.NewDelivery("H41", "H41", "mailbox")]) for n in range(5, 9)]
+    for batch in (first, second):
+        async with transaction(engine) as conn:
+            await bulk.insert_messages(conn, batch, delivered={ds[0].id for _, ds in batch})
+    async with transaction(engine) as conn:
+        rows = [(await repo.deliveries_for(conn, m.id))[0] for m, _ in (*first, *second)]
+        inbox = await repo.inbox(conn, ["H41"], after=None, limit=100)
+    assert all(r.state == "delivered" and r.delivered_at is not None for r in rows)
+    seqs = [r.delivered_seq for r in rows]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 9  # one cursor each, in order
+    assert [i.message_id for i in inbox] == [m.id for m, _ in (*first, *second)]

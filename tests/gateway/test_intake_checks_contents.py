@@ -62,7 +62,7 @@ async def test_plain_attachments_come_back_summed_up_without_their_content() -> 
     (fact,) = checked.contents
     inline, _ = run_checks(raw, "legacy", (), NOW)
     assert checked.contents == inline.contents and encoded(inline.packet) != [""]
-    assert (fact.name, fact.pdf, fact.macros) == ("to-trinh.txt", False, False)
+    assert (fact.name, fact.signed_pdf, fact.macros) == ("to-trinh.txt", False, False)
     # The review reports the same without the content as from the full packet.
     review = LegalReview()
     slim = await review.review(raw, checked.packet, "x", "S", None, checked.contents)
@@ -77,10 +77,34 @@ async def test_a_pdf_even_inside_a_zip_brings_the_content_back(signed_pdf: bytes
     ):
         raw = packet(*files)
         checked, _ = await CheckPool((), workers=1).check(raw, "legacy", NOW)
-        assert checked.contents[0].pdf, files[0][0]
+        assert checked.contents[0].signed_pdf, files[0][0]
         assert encoded(checked.packet) == encoded(run_checks(raw, "legacy", (), NOW)[0].packet)
         report = await LegalReview().review(raw, checked.packet, "x", "S", None, checked.contents)
         assert report.attachments[0]["pdf_signatures"], files[0][0]
+
+
+async def test_an_unsigned_pdf_is_summed_up_without_its_content() -> None:
+    # No signature dictionary (no ``/ByteRange``): nothing to report, so neither the bytes
+    # come back from the worker nor does pyhanko parse the file.
+    unsigned = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 3000
+    for files in (
+        [("quyet-dinh.pdf", "application/pdf", unsigned)],
+        [("ho-so.zip", "application/zip", zipped("ban-chinh.pdf", unsigned))],
+    ):
+        raw = packet(*files)
+        checked, _ = await CheckPool((), workers=1).check(raw, "legacy", NOW)
+        assert not checked.contents[0].signed_pdf and encoded(checked.packet) == [""]
+        report = await LegalReview().review(raw, checked.packet, "x", "S", None, checked.contents)
+        assert report.attachments[0]["pdf_signatures"] == []
+
+
+def test_a_signature_marker_across_two_chunks_is_found() -> None:
+    from gateway.legal.contents import SIGNATURE_MARKER, _stream_has_marker
+
+    cut = 3
+    data = b"x" * (2**16 - cut) + SIGNATURE_MARKER + b"y" * 10
+    assert _stream_has_marker(io.BytesIO(data))
+    assert not _stream_has_marker(io.BytesIO(data.replace(SIGNATURE_MARKER, b"/ByteRangX")))
 
 
 async def test_a_configured_scanner_brings_every_content_back() -> None:

@@ -131,3 +131,41 @@ async def test_scanner_unreachable_refuses_or_accepts_by_policy() -> None:
     strict = LegalReview(revocation=off, systems={"S": SystemPolicy("require")})
     with pytest.raises(PdfSignatureRequired):
         await strict.review(data, envelope, "unverified-legacy", "S", None)
+
+
+async def test_certificates_read_by_the_intake_checks_give_the_same_review(
+    ca: RevocableCA,
+) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.core.intake_checks import run_checks
+
+    good, bad = ca.issue("D"), ca.issue("E")
+    ca.revoke(bad)
+    review = LegalReview(packet_anchors=(ca.cert,), revocation=RevocationPolicy("soft", 3))
+    raw, packet = signed_packet(good)
+    checked, _ = run_checks(raw, "legacy", (ca.cert,), datetime.now(UTC))
+    assert checked.certificates  # the chain, as DER, without parsing the packet again
+    report = await review.review(
+        raw, packet, "verified", "S", None, certificates=checked.certificates
+    )
+    assert report.signer_revocation == "good"
+    raw, packet = signed_packet(bad)
+    checked, _ = run_checks(raw, "legacy", (ca.cert,), datetime.now(UTC))
+    with pytest.raises(CertificateRevoked):
+        await review.review(raw, packet, "verified", "S", None, certificates=checked.certificates)
+    # No OCSP responder nor CRL named: unknown, decided without asking anyone.
+    plain = RevocableCA("Quiet CA", unreachable=True)
+    raw, packet = signed_packet(plain.issue("F"))
+    checked, _ = run_checks(raw, "legacy", (plain.cert,), datetime.now(UTC))
+    report = await LegalReview(revocation=RevocationPolicy("soft", 2)).review(
+        raw, packet, "verified", "S", None, certificates=checked.certificates
+    )
+    assert (
+        report.signer_revocation
+        == (
+            await LegalReview(revocation=RevocationPolicy("soft", 2)).review(
+                raw, packet, "verified", "S", None
+            )
+        ).signer_revocation
+    )
