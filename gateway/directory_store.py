@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gateway import directory_accepts
 from gateway.directory import MAILBOX, Agency, Endpoint, agency_to_record
 from gateway.store.base import Base
 
@@ -250,7 +251,7 @@ async def load_agencies(
         result = await conn.stream(query.execution_options(yield_per=CHUNK))
         async for batch in result.partitions():
             agencies.extend(_agency(r, successors, systems, certs) for r in batch)
-        return agencies
+        return await directory_accepts.attach(conn, agencies)
     rows: list[Any] = []
     if codes is not None:
         for part in _chunks(list(codes)):
@@ -260,7 +261,8 @@ async def load_agencies(
     if not rows:
         return []
     successors, systems, certs = await _children(conn, [r[0] for r in rows])
-    return [_agency(r, successors, systems, certs) for r in rows]
+    loaded = [_agency(r, successors, systems, certs) for r in rows]
+    return await directory_accepts.attach(conn, loaded)
 
 
 async def _children(
@@ -406,6 +408,7 @@ async def apply_changes(
         for part in _chunks([_row(a, version) for a in updated]):
             await conn.execute(stmt, list(part))
     await _replace_children(conn, changes, at)
+    await directory_accepts.rewrite(conn, changes)
     log = [
         {
             "version": version,

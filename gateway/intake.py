@@ -188,6 +188,10 @@ class Intake:
         if isinstance(packet, Envelope):
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
+            if not internal:
+                self.access.check_recipients(
+                    packet.sender, [(t.recipient_code, t.resolved_code) for t in targets]
+                )
         with metrics.stage_timer("store"):
             # Content-addressed: a duplicate rewrites nothing. A database blob store takes
             # the bytes inside the store batch's transaction (``Writes.flush``).
