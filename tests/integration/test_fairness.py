@@ -27,7 +27,8 @@ from edxml.model import Attachment, Code, Organization
 from gateway import appkeys, audit_batch
 from gateway.audit import verify_chain
 from gateway.auth import sign_request
-from tests.integration.gateway_node import G22, H41, SECRETS, document, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
+from tests.world import G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -37,16 +37,10 @@ from gateway import appkeys
 from gateway.auth import Caller
 from gateway.delivery import DeliveryService, close_transports
 from gateway.transports import MailboxTransport, PermanentDeliveryError, RetryableDeliveryError
-from tests.integration.gateway_node import (
-    G22,
-    H41,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf
 from tests.services import RabbitMQ, free_port
+from tests.world import G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -24,16 +24,9 @@ from gateway import appkeys, audit_batch
 from gateway.admission import SHED
 from gateway.audit import verify_chain
 from gateway.auth import sign_request
-from tests.integration.gateway_node import (
-    AGENCIES,
-    G22,
-    H41,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import running_node, settings_for
 from tests.vxp_client import VxpTestClient
+from tests.world import AGENCIES, G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

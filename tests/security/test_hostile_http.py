@@ -35,19 +35,7 @@ from edxml.model import NAMESPACE
 from edxml.signature import DSIG, sign
 from gateway.auth import sign_request
 from tests.conformance import OWN_DIR, OWN_DOCUMENT, THIRD_PARTY_REAL
-from tests.faults.cluster import (
-    G17,
-    G22,
-    H41,
-    LOCKED,
-    SECRETS,
-    GatewayProcess,
-    NodeConfig,
-    Pki,
-    document,
-    readyz_status,
-    report,
-)
+from tests.faults.cluster import GatewayProcess, NodeConfig, readyz_status, report
 from tests.hub_client import (
     HubClient,
     credentials,
@@ -58,6 +46,7 @@ from tests.hub_client import (
 from tests.pki import expired_leaf, make_leaf, make_self_signed
 from tests.services import RabbitMQ
 from tests.vxp_client import VxpTestClient, sdk_hash_file
+from tests.world import G17, G22, H41, LOCKED, SECRETS, Pki, document
 
 pytestmark = pytest.mark.integration
 
