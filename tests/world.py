@@ -7,7 +7,9 @@ packet of one suite means the same thing in another.
 
 - agencies: ``G22`` (Văn phòng Chính phủ, system ``SYS-G22``), ``H41`` (UBND tỉnh Nghệ An,
   ``SYS-H41``), ``H14`` (UBND tỉnh Sơn La, ``SYS-H14``), ``G17`` (Bộ Tài chính, ``SYS-STRICT``:
-  strict signature policy and strict VXP profile) and ``LOCKED`` (suspended);
+  strict signature policy and strict VXP profile) and ``LOCKED`` (suspended); for the tests
+  of every door (:func:`door_settings`) also ``CLOSED`` (receives from G17 only) and
+  ``SYS-LOCKED``, the system of the suspended agency;
 - :data:`SECRETS` of those systems, :data:`ADMIN_TOKEN` of the operators;
 - :class:`Pki`: a CA, the node's key and an agency signer trusted by the CA;
 - :func:`document` and :func:`status`: unsigned packets (accepted under ``legacy``).
@@ -57,7 +59,24 @@ AGENCIES: list[dict[str, Any]] = [
     {"code": G17, "name": "Bộ Tài chính"},
     {"code": LOCKED, "name": "Đơn vị bị khóa", "status": "suspended"},
 ]
-AGENCY_OF = {"SYS-G22": G22, "SYS-H41": H41, "SYS-H14": H14, "SYS-STRICT": G17}
+CLOSED = "000.00.00.H58"
+"""Receives only from G17 (its ``accepts_from``): a document from G22 to it is refused."""
+LOCKED_SYSTEM = "SYS-LOCKED"
+"""The system of the suspended agency ``LOCKED``: it authenticates, but may not send."""
+SECRETS[LOCKED_SYSTEM] = "secret-locked"
+DOOR_AGENCIES: list[dict[str, Any]] = [
+    {"code": CLOSED, "name": "Cơ quan chỉ nhận từ Bộ Tài chính", "accepts_from": [G17]},
+]
+DOOR_SYSTEMS: list[dict[str, Any]] = [
+    {"id": LOCKED_SYSTEM, "secret": SECRETS[LOCKED_SYSTEM], "agencies": [LOCKED]},
+]
+AGENCY_OF = {
+    "SYS-G22": G22,
+    "SYS-H41": H41,
+    "SYS-H14": H14,
+    "SYS-STRICT": G17,
+    LOCKED_SYSTEM: LOCKED,
+}
 """The agency each system speaks for (hub doors authenticate with ``OrganId`` + secret)."""
 
 
@@ -69,6 +88,15 @@ def systems(*ids: str) -> list[dict[str, Any]]:
 def agencies(*extra: dict[str, Any]) -> list[dict[str, Any]]:
     """Copies of the world's agency records, followed by ``extra`` records."""
     return [*(dict(a) for a in AGENCIES), *extra]
+
+
+def door_settings() -> dict[str, Any]:
+    """``EDOC_`` sections of a node for the door-by-door tests: the world plus the agency
+    closed to G22 and the system of the suspended agency."""
+    return {
+        "SYSTEMS": [*systems(), *(dict(s) for s in DOOR_SYSTEMS)],
+        "DIRECTORY": {"agencies": agencies(*(dict(a) for a in DOOR_AGENCIES))},
+    }
 
 
 @dataclass(frozen=True)

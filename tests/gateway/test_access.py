@@ -115,7 +115,7 @@ def test_inbox_cursor_accepts_what_the_inbox_returns() -> None:
     assert inbox_cursor(str(2**63 - 1)) == str(2**63 - 1)
 
 
-CLOSED = "000.00.00.H70"  # receives only from G22 and from the 000.01. tree
+CLOSED = "000.00.00.H58"  # receives only from G22 and from the 000.01. tree
 
 
 def closed_directory() -> InMemoryDirectory:
@@ -124,7 +124,7 @@ def closed_directory() -> InMemoryDirectory:
             {"code": G22, "name": "Văn phòng Chính phủ"},
             {"code": H41, "name": "UBND tỉnh Nghệ An"},
             {"code": CLOSED, "name": "Đơn vị khép kín", "accepts_from": "000.00.00.g22; 000.01."},
-            {"code": "000.00.00.H71", "name": "Tên cũ", "status": "merged", "successors": CLOSED},
+            {"code": "000.00.00.H57", "name": "Tên cũ", "status": "merged", "successors": CLOSED},
         ]
     )
 
@@ -135,10 +135,10 @@ def test_a_recipient_accepts_everyone_unless_the_directory_lists_its_senders() -
     access.check_recipients(" 000.00.00.g22 ", [(CLOSED, CLOSED)])  # listed, any spelling
     access.check_recipients("000.01.05.A01", [(CLOSED, CLOSED)])  # under a listed prefix
     with pytest.raises(RecipientNotAllowed) as info:
-        access.check_recipients(H41, [(G22, G22), ("000.00.00.H71", CLOSED)])
+        access.check_recipients(H41, [(G22, G22), ("000.00.00.H57", CLOSED)])
     error = info.value
     assert error.code == "RECIPIENT_NOT_ALLOWED" and error.http_status == 403
-    assert error.path == "000.00.00.H71"  # the code the packet named (merged into CLOSED)
+    assert error.path == "000.00.00.H57"  # the code the packet named (merged into CLOSED)
     assert error.message_vi and error.message_en and CLOSED in str(error)
 
 
