@@ -29,7 +29,7 @@ from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import VIETNAM, SignedRequest, file_hash_matches
 from edxml.errors import EdxmlError
 from gateway.auth import Caller
-from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, RequestInvalid
+from gateway.errors import FileHashMismatch, GatewayError, RequestInvalid
 
 log = structlog.get_logger("adapters.vxp")
 
@@ -59,7 +59,6 @@ SEND_STATUSES = {
     "acked": ("acked", "Đơn vị nhận đã nhận / fetched and acknowledged"),
     "failed": ("fail", "Đơn vị nhận từ chối tiếp nhận / transfer refused by the recipient"),
 }
-_DUPLICATE_RETRIES = 3
 
 
 class CoreRefused(Exception):
@@ -137,16 +136,10 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
     request[BODY_KEY] = packet
     hops = _hops(signed.get("hops"))
     core = context_of(request).core
-    for attempt in range(_DUPLICATE_RETRIES):
-        try:
-            receipt = await core.submit(packet, caller, via="vxp")
-            break
-        except DuplicateMessage:
-            # Committed concurrently by a resend: the next attempt finds the original.
-            if attempt == _DUPLICATE_RETRIES - 1:
-                raise
-        except (GatewayError, EdxmlError) as exc:
-            raise CoreRefused(exc) from exc
+    try:  # a duplicate is answered by the core itself: the original receipt, OK
+        receipt = await core.submit(packet, caller, via="vxp")
+    except (GatewayError, EdxmlError) as exc:
+        raise CoreRefused(exc) from exc
     if hops:
         # The core does not store hops yet: they are logged beside the message id.
         log.info("vxp.hops", message_id=receipt.message_id, hops=hops)
