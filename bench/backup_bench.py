@@ -1,4 +1,4 @@
-"""Benchmark of backup and restore (gateway/backup.py, gateway/restore.py) on a SQLite store.
+"""Benchmark of backup and restore (gateway/backup/) on a SQLite store.
 
 Fills a store with ``--messages`` documents (a 20 KB blob each, two deliveries, one audit
 record), then times ``create_backup`` and ``restore_backup`` (which re-hashes every blob and
@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway import audit  # noqa: E402
-from gateway.backup import create_backup  # noqa: E402
-from gateway.restore import restore_backup  # noqa: E402
+from gateway.audit import chain as audit  # noqa: E402
+from gateway.backup.restore import restore_backup  # noqa: E402
+from gateway.backup.snapshot import create_backup  # noqa: E402
 from gateway.store import repository as repo  # noqa: E402
 from gateway.store.blobs import FileBlobStore  # noqa: E402
 from gateway.store.database import create_engine, create_schema, transaction  # noqa: E402

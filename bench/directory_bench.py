@@ -37,8 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.directory import RECORD_FIELDS  # noqa: E402
-from gateway.directory_ops import import_agencies, parse_import, set_status  # noqa: E402
+from gateway.directory.changes import import_agencies, parse_import, set_status  # noqa: E402
+from gateway.directory.resolver import RECORD_FIELDS  # noqa: E402
 from gateway.logging import configure_logging  # noqa: E402
 from gateway.store.database import create_engine, create_schema  # noqa: E402
 
@@ -118,7 +118,7 @@ async def child(url: str, samples_file: str) -> None:
     """Load a SqlDirectory, measure resolves and RSS, then wait for the parent's change."""
     import psutil
 
-    from gateway.directory_sql import SqlDirectory
+    from gateway.directory.live import SqlDirectory
 
     samples = json.loads(Path(samples_file).read_text(encoding="utf-8"))
     engine = create_engine(url)

@@ -50,13 +50,13 @@ from edxml.build import build, new_document  # noqa: E402
 from edxml.model import Attachment, Code, Organization, OtherInfo  # noqa: E402
 from edxml.pipeline import check_packet  # noqa: E402
 from edxml.signature import sign  # noqa: E402
-from gateway.auth import sign_request  # noqa: E402
 from gateway.commands.local_services import (  # noqa: E402
     LocalRabbitMQ,
     free_port,
     make_dev_pki,
     port_open,
 )
+from gateway.credentials.auth import sign_request  # noqa: E402
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 SECRETS = {"bench-g22": "bench-secret-g22", "bench-h41": "bench-secret-h41"}

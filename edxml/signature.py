@@ -20,88 +20,70 @@ and SHA-1 or weak-key XML-DSig signatures are never "verified": ``legacy`` accep
 ``unverified-legacy`` with a :data:`~edxml.errors.WARN_SIGNATURE_UNVERIFIED` warning,
 ``strict`` refuses them. A present XML-DSig signature that does not verify is refused under
 every policy except ``off``.
+
+This module holds the entry points and the verdict; the parts are the profile
+(:mod:`edxml.signature_profile`), the wrapping defences (:mod:`edxml.signature_wrapping`),
+the certificates and their chain (:mod:`edxml.signature_chain`) and the calls to signxml
+(:mod:`edxml.signature_signxml`).
 """
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509 import verification as xv
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature
-from signxml.signer import XMLSigner
-from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from .errors import (
     WARN_SIGNATURE_UNVERIFIED,
-    CertificateExpired,
-    CertificateUntrusted,
     EdxmlError,
     Issue,
     SignatureAbsent,
     SignatureInvalid,
     SignatureWeak,
     SignatureWrapping,
-    WrongNamespace,
 )
-from .model import NAMESPACE, Envelope, SignatureInfo, StatusMessage
+from .model import Envelope, SignatureInfo, StatusMessage
 from .parse import packet_from_element
 from .safexml import DEFAULT_LIMITS, Limits, safe_fromstring
-
-DSIG = "http://www.w3.org/2000/09/xmldsig#"
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-_INCLUSIVE_C14N = (
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-    "http://www.w3.org/2006/12/xml-c14n11",
+from .signature_chain import certificates, check_chain, leaf, subject
+from .signature_profile import (
+    ALGORITHMS,
+    DS_SIGNATURE_TAG,
+    DSIG,
+    ENVELOPE_TAG,
+    ENVELOPED,
+    EXC_C14N,
+    LEGACY_SIGNATURE_TAG,
+    MIN_EC_BITS,
+    MIN_RSA_BITS,
+    SIGNATURE_PATH,
+    PrivateKey,
+    method_name,
+    weakness,
 )
-_ALLOWED_TRANSFORMS = frozenset({ENVELOPED, EXC_C14N, *_INCLUSIVE_C14N})
+from .signature_signxml import sign_tree, verified_content
+from .signature_wrapping import check_placement, check_signed_info, header
 
-_ENVELOPE = f"{{{NAMESPACE}}}edXMLEnvelope"
-_HEADER = f"{{{NAMESPACE}}}edXMLHeader"
-_DS_SIGNATURE = f"{{{DSIG}}}Signature"
-_LEGACY_SIGNATURE = f"{{{NAMESPACE}}}Signature"
-SIGNATURE_PATH = "/edXML/edXMLEnvelope/edXMLHeader/Signature"
-_LOCATION = f"./{_ENVELOPE}/{_HEADER}/"
-
-ALGORITHMS: dict[str, SignatureMethod] = {
-    "rsa-sha256": SignatureMethod.RSA_SHA256,
-    "ecdsa-sha256": SignatureMethod.ECDSA_SHA256,
-}
-_STRONG_METHODS = frozenset(
-    {
-        SignatureMethod.RSA_SHA256,
-        SignatureMethod.RSA_SHA384,
-        SignatureMethod.RSA_SHA512,
-        SignatureMethod.ECDSA_SHA256,
-        SignatureMethod.ECDSA_SHA384,
-        SignatureMethod.ECDSA_SHA512,
-        SignatureMethod.SHA256_RSA_MGF1,
-        SignatureMethod.SHA384_RSA_MGF1,
-        SignatureMethod.SHA512_RSA_MGF1,
-    }
-)
-_STRONG_DIGESTS = frozenset(
-    {DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512}
-)
-_SHA1_METHODS = frozenset(
-    {SignatureMethod.RSA_SHA1, SignatureMethod.ECDSA_SHA1, SignatureMethod.DSA_SHA1}
-)
-MIN_RSA_BITS = 2048
-MIN_EC_BITS = 256
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+__all__ = [
+    "ALGORITHMS",
+    "DSIG",
+    "ENVELOPED",
+    "EXC_C14N",
+    "MIN_EC_BITS",
+    "MIN_RSA_BITS",
+    "SIGNATURE_PATH",
+    "Policy",
+    "PrivateKey",
+    "Verification",
+    "sign",
+    "verify",
+    "verify_root",
+]
 
 
 class Policy(StrEnum):
@@ -131,48 +113,6 @@ class Verification:
     warnings: tuple[Issue, ...] = ()
 
 
-class _Signer(XMLSigner):
-    """signxml's signer reading our already-checked tree with a huge-text-capable parser."""
-
-    @property
-    def parser(self) -> etree.XMLParser:
-        return _parser()
-
-
-class _Verifier(XMLVerifier):
-    """signxml's verifier with the same parser (its default one caps text nodes at 10 MB).
-
-    Given a document root already accepted by ``safe_fromstring`` it reads that tree instead
-    of serialising and re-parsing a copy: signxml never modifies the tree it starts from (it
-    copies it again before applying the transforms).
-    """
-
-    @property
-    def parser(self) -> etree.XMLParser:
-        return _parser()
-
-    def get_root(self, data: object) -> etree._Element:
-        if isinstance(data, etree._Element) and data.getparent() is None:
-            return data
-        root: etree._Element = super().get_root(data)  # type: ignore[no-untyped-call]
-        return root
-
-
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    # lxml parsers must not be shared between threads; this one only re-reads trees that
-    # safe_fromstring already accepted, so it needs huge_tree but no further limits.
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
-        )
-        _local.parser = parser
-    return parser
-
-
 def sign(
     data: bytes,
     key: PrivateKey,
@@ -191,19 +131,11 @@ def sign(
     if not cert_chain:
         raise ValueError("cert_chain must hold at least the signer's certificate")
     root = safe_fromstring(data)
-    header = _header(root)
-    for old in [*header.iterchildren(_LEGACY_SIGNATURE, _DS_SIGNATURE)]:
-        _drop(old)
-    etree.SubElement(header, _DS_SIGNATURE, Id="placeholder", nsmap={"ds": DSIG})
-    signer = _Signer(
-        signature_algorithm=ALGORITHMS[algorithm],
-        digest_algorithm=DigestAlgorithm.SHA256,
-        c14n_algorithm=EXC_C14N,
-    )
-    try:
-        signed = signer.sign(root, key=key, cert=list(cert_chain))
-    except Exception as exc:  # signxml/cryptography refuse the key or tree
-        raise SignatureInvalid(f"signing failed: {exc}", path=SIGNATURE_PATH) from exc
+    place = header(root)
+    for old in [*place.iterchildren(LEGACY_SIGNATURE_TAG, DS_SIGNATURE_TAG)]:
+        place.remove(old)
+    etree.SubElement(place, DS_SIGNATURE_TAG, Id="placeholder", nsmap={"ds": DSIG})
+    signed = sign_tree(root, key, cert_chain, ALGORITHMS[algorithm])
     out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
     return out
 
@@ -250,27 +182,27 @@ def _verify_root(
 ) -> Verification:
     if policy is Policy.OFF:
         return Verification("not-checked", packet_from_element(root), root)
-    signatures = list(root.iter(_DS_SIGNATURE))
+    signatures = list(root.iter(DS_SIGNATURE_TAG))
     if not signatures:
         return _unsigned(root, policy)
-    _check_placement(root, signatures)
+    check_placement(root, signatures)
     sig = signatures[0]
-    method, digests = _check_signed_info(sig)
-    certs = _certificates(sig)
-    leaf = _leaf(certs)
+    method, digests = check_signed_info(sig)
+    certs = certificates(sig)
+    signer_cert = leaf(certs)
     when = (now or datetime.now(UTC)).astimezone(UTC)
-    weak = _weakness(method, digests, leaf)
+    weak = weakness(method, digests, signer_cert)
     if weak and policy is Policy.STRICT:
         raise SignatureWeak(weak, path=SIGNATURE_PATH)
     chain: tuple[str, ...] = ()
     if not weak:
-        chain = _check_chain(leaf, certs, trust_anchors, when)
-    signed = _signxml_verify(root, leaf, method, digests, when)
-    if signed is None or signed.tag != root.tag or len(signed.findall(_ENVELOPE)) != 1:
+        chain = check_chain(signer_cert, certs, trust_anchors, when)
+    signed = verified_content(root, signer_cert, method, digests, when)
+    if signed is None or signed.tag != root.tag or len(signed.findall(ENVELOPE_TAG)) != 1:
         raise SignatureWrapping("the signed content is not one edXML packet", path="/edXML")
     packet = packet_from_element(signed)
-    signer = _subject(leaf)
-    name = _method_name(method)
+    signer = subject(signer_cert)
+    name = method_name(method)
     c14n = sig.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}CanonicalizationMethod")
     packet = dataclasses.replace(
         packet,
@@ -288,7 +220,7 @@ def _verify_root(
 
 
 def _unsigned(root: etree._Element, policy: Policy) -> Verification:
-    legacy = next(root.iter(_LEGACY_SIGNATURE), None)
+    legacy = next(root.iter(LEGACY_SIGNATURE_TAG), None)
     what = (
         "only an edXML-namespace Signature (not W3C XML-DSig, not verifiable)"
         if legacy is not None
@@ -307,251 +239,3 @@ def _unverified_warning(detail: str) -> Issue:
         f"Signature not verified: {detail}",
         SIGNATURE_PATH,
     )
-
-
-def _header(root: etree._Element) -> etree._Element:
-    envelopes = root.findall(_ENVELOPE)
-    headers = envelopes[0].findall(_HEADER) if len(envelopes) == 1 else []
-    if len(headers) != 1:
-        raise WrongNamespace("expected one edXML:edXMLEnvelope/edXML:edXMLHeader", path="/edXML")
-    return headers[0]
-
-
-def _check_placement(root: etree._Element, signatures: list[etree._Element]) -> None:
-    if len(signatures) != 1:
-        raise SignatureWrapping(f"{len(signatures)} XML-DSig signatures", path=SIGNATURE_PATH)
-    if sum(1 for _ in root.iter(_ENVELOPE)) != 1:
-        raise SignatureWrapping("more than one edXMLEnvelope", path="/edXML/edXMLEnvelope")
-    if signatures[0].getparent() is not _header(root):
-        raise SignatureWrapping(
-            f"signature found at {_path(signatures[0])}, expected {SIGNATURE_PATH}",
-            path=_path(signatures[0]),
-        )
-    extra = next(root.iter(etree.Comment, etree.ProcessingInstruction), None)
-    if extra is not None:
-        raise SignatureWrapping(
-            "comments and processing instructions are not covered by the signature",
-            path=_path(extra.getparent()) if extra.getparent() is not None else "/edXML",
-        )
-
-
-def _check_signed_info(sig: etree._Element) -> tuple[SignatureMethod, list[DigestAlgorithm]]:
-    ns = {"ds": DSIG}
-    method_el = sig.find("ds:SignedInfo/ds:SignatureMethod", namespaces=ns)
-    refs = sig.findall("ds:SignedInfo/ds:Reference", namespaces=ns)
-    if method_el is None or len(refs) != 1:
-        raise SignatureInvalid(
-            "SignedInfo needs one SignatureMethod and one Reference", path=SIGNATURE_PATH
-        )
-    if refs[0].get("URI") != "":
-        raise SignatureWrapping(
-            f'Reference URI {refs[0].get("URI")!r}: only the whole document (URI="") is accepted',
-            path=SIGNATURE_PATH + "/SignedInfo/Reference",
-        )
-    transforms = [t.get("Algorithm") for t in refs[0].iterfind("ds:Transforms/ds:Transform", ns)]
-    if ENVELOPED not in transforms or not set(transforms) <= _ALLOWED_TRANSFORMS:
-        raise SignatureWrapping(
-            f"unexpected transforms {transforms}", path=SIGNATURE_PATH + "/SignedInfo/Reference"
-        )
-    try:
-        method = SignatureMethod(method_el.get("Algorithm"))
-        digests = [
-            DigestAlgorithm(d.get("Algorithm"))
-            for d in refs[0].iterfind("ds:DigestMethod", namespaces=ns)
-        ]
-    except Exception as exc:
-        raise SignatureInvalid(f"unknown algorithm: {exc}", path=SIGNATURE_PATH) from exc
-    if len(digests) != 1:
-        raise SignatureInvalid("Reference needs one DigestMethod", path=SIGNATURE_PATH)
-    return method, digests
-
-
-def _certificates(sig: etree._Element) -> list[x509.Certificate]:
-    texts = [
-        el.text or ""
-        for el in sig.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", {"ds": DSIG})
-    ]
-    if not texts:
-        raise SignatureInvalid("no X509Certificate in KeyInfo", path=SIGNATURE_PATH + "/KeyInfo")
-    try:
-        return [_load_certificate(_b64(text)) for text in texts]
-    except Exception as exc:
-        raise SignatureInvalid(
-            f"unreadable X509Certificate: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
-        ) from exc
-
-
-@lru_cache(maxsize=512)
-def _load_certificate(der: bytes) -> x509.Certificate:
-    # Senders reuse their certificates: parse each DER once per process.
-    cert = x509.load_der_x509_certificate(der)
-    _subject(cert)  # cryptography parses lazily: force every field used later now
-    cert.public_key()
-    return cert
-
-
-def _b64(text: str) -> bytes:
-    return binascii.a2b_base64("".join(text.split()), strict_mode=True)
-
-
-def _leaf(certs: list[x509.Certificate]) -> x509.Certificate:
-    # X509Data has no order (XML-DSig 1.1 §4.5.4): the leaf is the one that issued nothing.
-    leaves = [c for c in certs if not any(o is not c and o.issuer == c.subject for o in certs)]
-    if len(leaves) != 1:
-        raise SignatureInvalid(
-            "X509Data does not form a single chain", path=SIGNATURE_PATH + "/KeyInfo"
-        )
-    return leaves[0]
-
-
-def _weakness(
-    method: SignatureMethod, digests: list[DigestAlgorithm], leaf: x509.Certificate
-) -> str | None:
-    if method in _SHA1_METHODS or any(d not in _STRONG_DIGESTS for d in digests):
-        return f"SHA-1 or weak digest ({method.name}, {[d.name for d in digests]})"
-    if method not in _STRONG_METHODS:
-        return f"signature method {method.name} is not in the profile"
-    key = leaf.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        return f"RSA key of {key.key_size} bits (< {MIN_RSA_BITS})"
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
-        return f"EC key of {key.curve.key_size} bits (< {MIN_EC_BITS})"
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        return f"key type {type(key).__name__} is not in the profile"
-    return None
-
-
-def _require_digital_signature(
-    policy: xv.Policy, cert: x509.Certificate, usage: x509.KeyUsage | None
-) -> None:
-    if usage is None or not usage.digital_signature:
-        raise ValueError("certificate KeyUsage does not allow digitalSignature")
-
-
-_EE_POLICY = xv.ExtensionPolicy.permit_all().require_present(
-    x509.KeyUsage, xv.Criticality.AGNOSTIC, _require_digital_signature
-)
-_CA_POLICY = xv.ExtensionPolicy.webpki_defaults_ca()
-
-
-def _check_chain(
-    leaf: x509.Certificate,
-    certs: list[x509.Certificate],
-    anchors: Sequence[x509.Certificate],
-    when: datetime,
-) -> tuple[str, ...]:
-    for cert in certs:
-        if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
-            raise CertificateExpired(
-                f"{cert.subject.rfc4514_string()} valid {cert.not_valid_before_utc:%Y-%m-%d}"
-                f"–{cert.not_valid_after_utc:%Y-%m-%d}, checked at {when:%Y-%m-%d %H:%M}Z",
-                path=SIGNATURE_PATH + "/KeyInfo",
-            )
-    if not anchors:
-        raise CertificateUntrusted("no trust anchors configured", path=SIGNATURE_PATH + "/KeyInfo")
-    key = (leaf, tuple(certs), tuple(anchors))
-    cached = _chain_cache_get(key, when)
-    if cached is not None:
-        return cached
-    try:
-        verifier = (
-            xv.PolicyBuilder()
-            .store(xv.Store(list(anchors)))
-            .time(when)
-            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
-            .build_client_verifier()
-        )
-        verified = verifier.verify(leaf, [c for c in certs if c is not leaf])
-    except Exception as exc:  # VerificationError and malformed-certificate errors alike
-        raise CertificateUntrusted(
-            f"{leaf.subject.rfc4514_string()}: {exc}", path=SIGNATURE_PATH + "/KeyInfo"
-        ) from exc
-    chain = tuple(_subject(c) for c in verified.chain)
-    _chain_cache_put(key, verified.chain, chain)
-    return chain
-
-
-# Path validation depends only on the certificates, the anchors and the time (no revocation
-# source is configured here), so a verified path is reused while the time stays inside every
-# certificate's validity window, for at most _CHAIN_CACHE_S of wall time.
-_CHAIN_CACHE_S = 300.0
-_CHAIN_CACHE_MAX = 1024
-_chain_cache: dict[tuple[object, ...], tuple[float, datetime, datetime, tuple[str, ...]]] = {}
-_chain_lock = threading.Lock()
-
-
-def _chain_cache_get(key: tuple[object, ...], when: datetime) -> tuple[str, ...] | None:
-    with _chain_lock:
-        entry = _chain_cache.get(key)
-    if entry is None:
-        return None
-    stored_at, valid_from, valid_until, chain = entry
-    if time.monotonic() - stored_at > _CHAIN_CACHE_S or not valid_from <= when <= valid_until:
-        return None
-    return chain
-
-
-def _chain_cache_put(
-    key: tuple[object, ...], path: Sequence[x509.Certificate], chain: tuple[str, ...]
-) -> None:
-    valid_from = max(c.not_valid_before_utc for c in path)
-    valid_until = min(c.not_valid_after_utc for c in path)
-    with _chain_lock:
-        if len(_chain_cache) >= _CHAIN_CACHE_MAX:
-            _chain_cache.clear()
-        _chain_cache[key] = (time.monotonic(), valid_from, valid_until, chain)
-
-
-def _signxml_verify(
-    root: etree._Element,
-    leaf: x509.Certificate,
-    method: SignatureMethod,
-    digests: list[DigestAlgorithm],
-    when: datetime,
-) -> etree._Element | None:
-    config = SignatureConfiguration(
-        location=_LOCATION,
-        expect_references=1,
-        signature_methods=frozenset({method}),
-        digest_algorithms=frozenset(digests),
-        verification_time=when,
-    )
-    try:
-        result = _Verifier().verify(root, x509_cert=leaf, expect_config=config, parser=_parser())
-    except (InvalidDigest, InvalidSignature) as exc:
-        raise SignatureInvalid(str(exc), path=SIGNATURE_PATH) from exc
-    except InvalidCertificate as exc:
-        raise CertificateExpired(str(exc), path=SIGNATURE_PATH + "/KeyInfo") from exc
-    except EdxmlError:
-        raise
-    except Exception as exc:  # signxml InvalidInput, lxml DocumentInvalid, cryptography errors
-        raise SignatureInvalid(f"{type(exc).__name__}: {exc}", path=SIGNATURE_PATH) from exc
-    return result.signed_xml  # type: ignore[union-attr]
-
-
-@lru_cache(maxsize=256)
-def _subject(cert: x509.Certificate) -> str:
-    # Certificates hash and compare by their DER bytes; RFC 4514 rendering is slow-ish.
-    return cert.subject.rfc4514_string()
-
-
-def _method_name(method: SignatureMethod) -> str:
-    for name, known in ALGORITHMS.items():
-        if known is method:
-            return name
-    return method.value.rsplit("#", 1)[-1]
-
-
-def _drop(el: etree._Element) -> None:
-    parent = el.getparent()
-    if parent is None:
-        return
-    parent.remove(el)
-
-
-def _path(el: etree._Element | None) -> str:
-    parts: list[str] = []
-    while el is not None:
-        parts.append(etree.QName(el).localname)
-        el = el.getparent()
-    return "/" + "/".join(reversed(parts))

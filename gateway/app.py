@@ -33,34 +33,32 @@ from adapters.vxp.client import VxpAgencySource, VxpClient
 from adapters.vxp.server import build_vxp_app
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
 from gateway import appkeys
-from gateway.access import Access
-from gateway.admission import Admission, Limits
-from gateway.auth import Authenticator
-from gateway.broker import Broker
-from gateway.calendar import load_calendar
 from gateway.config import Settings
-from gateway.core import Gateway
-from gateway.credentials_setup import systems_context
-from gateway.credentials_sql import SqlCallingSystems
-from gateway.delivery import DeliveryService, close_transports
-from gateway.directory_sql import SqlDirectory
-from gateway.directory_sync import start_directory
-from gateway.duties import duties_check
-from gateway.duties_setup import duties_context
-from gateway.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
-from gateway.intake import Intake
+from gateway.core.access import Access
+from gateway.core.admission import Admission, Limits
+from gateway.core.calendar import load_calendar
+from gateway.core.intake import Intake
+from gateway.core.operations import Gateway
+from gateway.credentials.auth import Authenticator
+from gateway.credentials.live import SqlCallingSystems
+from gateway.credentials.setup import systems_context
+from gateway.delivery.broker import Broker
+from gateway.delivery.transports import MailboxTransport, Transport
+from gateway.delivery.workers import DeliveryService, close_transports
+from gateway.directory.live import SqlDirectory
+from gateway.directory.sync import start_directory
 from gateway.legal.wiring import review_from_settings, scanner_check
-from gateway.metrics import metrics_middleware
 from gateway.nodekey import load_identity, signing_check, uses_protected_key
-from gateway.refusal_audit import refusal_audit_middleware
-from gateway.state_metrics import context as delivery_state_metrics
+from gateway.ops.duties import duties_check
+from gateway.ops.duties_setup import duties_context
+from gateway.ops.health import Check, CheckFailed, HealthChecker, Maintenance, readiness_checks
+from gateway.ops.metrics import metrics_middleware
+from gateway.ops.state_metrics import context as delivery_state_metrics
 from gateway.store.blob_stores import close_blob_store, open_blob_store
 from gateway.store.database import create_engine, create_schema
 from gateway.store.readers import create_reader
-from gateway.transports import MailboxTransport, Transport
 
 log = structlog.get_logger(__name__)
-_CORE_STATE = web.AppKey("core_state", dict)
 
 
 def load_anchors(settings: Settings) -> list[x509.Certificate]:
@@ -90,13 +88,8 @@ def _pool_options(url: str) -> dict[str, Any]:
 def _store_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         _make_sqlite_dir(settings.store.url)
-        engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
+        engine, reader, blobs = app[appkeys.ENGINE], app[appkeys.READER], app[appkeys.BLOBS]
         await create_schema(engine)
-        app[appkeys.ENGINE] = engine
-        app[appkeys.READER] = reader = create_reader(settings.store.url, engine)
-        app[appkeys.BLOBS] = blobs = open_blob_store(
-            settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
-        )
         yield
         await close_blob_store(blobs)
         if reader is not engine:
@@ -116,49 +109,49 @@ async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _broker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        broker = Broker(settings.amqp.topology_prefix(settings.node.code))
+        broker = app[appkeys.BROKER]
         await broker.connect(
             settings.amqp.url, prefetch=settings.amqp.prefetch, ladder=settings.amqp.retry_ladder
         )
-        app[appkeys.BROKER] = broker
         yield
         await broker.close()
 
     return ctx
 
 
-def _core_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        anchors = load_anchors(settings)
-        intake = Intake(
-            engine=app[appkeys.ENGINE],
-            blobs=app[appkeys.BLOBS],
-            broker=app[appkeys.BROKER],
-            directory=app[appkeys.DIRECTORY],
-            calendar=load_calendar(settings.calendar_file),
-            trust_anchors=anchors,
-            max_bytes=settings.limits.max_packet_bytes,
-            node_code=settings.node.code,
-            access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
-            legal=review_from_settings(settings, anchors, app[appkeys.CALLING_SYSTEMS]),
-            admission=Admission(
-                Limits(
-                    settings.admission.max_in_flight,
-                    settings.admission.per_system,
-                    settings.admission.retry_after_s,
-                    settings.admission.urgent_reserve,
-                )
-            ),
-            large_packet_bytes=settings.admission.large_packet_bytes,
-        )
-        app[appkeys.GATEWAY] = Gateway(
-            intake, app.get(appkeys.NODE), reader=app.get(appkeys.READER)
-        )
-        app[appkeys.GATEWAY].on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
-        yield
-        await intake.close()
+async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The core holds worker pools and writers: closed when the application stops."""
+    yield
+    await app[appkeys.GATEWAY].intake.close()
 
-    return ctx
+
+def _build_core(app: web.Application, settings: Settings) -> Gateway:
+    """The core operations, built on the resources the application opens when it starts."""
+    anchors = load_anchors(settings)
+    intake = Intake(
+        engine=app[appkeys.ENGINE],
+        blobs=app[appkeys.BLOBS],
+        broker=app[appkeys.BROKER],
+        directory=app[appkeys.DIRECTORY],
+        calendar=load_calendar(settings.calendar_file),
+        trust_anchors=anchors,
+        max_bytes=settings.limits.max_packet_bytes,
+        node_code=settings.node.code,
+        access=Access(app[appkeys.DIRECTORY], app[appkeys.MAINTENANCE]),
+        legal=review_from_settings(settings, anchors, app[appkeys.CALLING_SYSTEMS]),
+        admission=Admission(
+            Limits(
+                settings.admission.max_in_flight,
+                settings.admission.per_system,
+                settings.admission.retry_after_s,
+                settings.admission.urgent_reserve,
+            )
+        ),
+        large_packet_bytes=settings.admission.large_packet_bytes,
+    )
+    gateway = Gateway(intake, app.get(appkeys.NODE), reader=app[appkeys.READER])
+    gateway.on_activity = app[appkeys.CALLING_SYSTEMS].note_activity
+    return gateway
 
 
 def _upstream_link(settings: Settings) -> UpstreamLink | None:
@@ -190,15 +183,20 @@ def upstream_directory_source(settings: Settings) -> Any:
 
 
 def delivery_transports(
-    *, node_key: Any | None, node_code: str, upstream: UpstreamLink | None = None
+    *,
+    node_key: Any | None,
+    node_code: str,
+    upstream: UpstreamLink | None = None,
+    path_of: Any = None,
 ) -> dict[str, Transport]:
     """The outbound transports by endpoint kind: mailbox always, push with a node key to
-    sign requests, peer when an upstream axis is configured."""
+    sign requests, peer when an upstream axis is configured (``path_of``: the hops a
+    forwarded message carries, ``Gateway.onward_hops``)."""
     transports: dict[str, Transport] = {"mailbox": MailboxTransport()}
     if node_key is not None:
         transports["push"] = PushTransport(None, node_key, node_code=node_code)
     if upstream is not None:
-        transports["peer"] = upstream_transport(upstream, node=node_code)
+        transports["peer"] = upstream_transport(upstream, node=node_code, path_of=path_of)
     return transports
 
 
@@ -208,6 +206,7 @@ def _transports(app: web.Application, settings: Settings) -> dict[str, Transport
         node_key=node.key if node is not None else None,
         node_code=settings.node.code,
         upstream=_upstream_link(settings),
+        path_of=app[appkeys.GATEWAY].onward_hops,
     )
 
 
@@ -236,13 +235,19 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     ``with_workers=False`` builds an API-only process (no delivery consumers, no sweep).
     """
     app = web.Application(
-        middlewares=[
-            metrics_middleware(),
-            refusal_audit_middleware(lambda request: request.config_dict.get(appkeys.ENGINE)),
-        ],
+        middlewares=[metrics_middleware()],
         client_max_size=settings.limits.max_packet_bytes + 1,
     )
     app[appkeys.SETTINGS] = settings
+    # Every object is built here (none does I/O when built); the contexts below open and
+    # close them, so builders receive their real dependencies.
+    engine = create_engine(settings.store.url, **_pool_options(settings.store.url))
+    app[appkeys.ENGINE] = engine
+    app[appkeys.READER] = create_reader(settings.store.url, engine)
+    app[appkeys.BLOBS] = open_blob_store(
+        settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
+    )
+    app[appkeys.BROKER] = Broker(settings.amqp.topology_prefix(settings.node.code))
     app[appkeys.DIRECTORY] = SqlDirectory()
     systems = SqlCallingSystems(poll_interval=settings.credentials.refresh_interval_s)
     app[appkeys.CALLING_SYSTEMS] = systems
@@ -253,12 +258,13 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     else:
         log.warning("node key or certificate missing: XML receipts and status 01 disabled")
     app[appkeys.MAINTENANCE] = Maintenance()
+    app[appkeys.GATEWAY] = _build_core(app, settings)
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(systems_context(settings))
     app.cleanup_ctx.append(_directory_ctx)
     app.cleanup_ctx.append(delivery_state_metrics())
     app.cleanup_ctx.append(_broker_ctx(settings))
-    app.cleanup_ctx.append(_core_ctx(settings))
+    app.cleanup_ctx.append(_core_ctx)
     if with_workers:
         app.cleanup_ctx.append(_workers_ctx(settings))
         link = _upstream_link(settings)
@@ -279,39 +285,16 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     return app
 
 
-class _LazyGateway:
-    """Forwards attribute access to the Gateway once the core context has created it."""
-
-    def __init__(self, app: web.Application) -> None:
-        self._app = app
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._app[appkeys.GATEWAY], name)
-
-
 def _setup_ops(app: web.Application, settings: Settings) -> None:
     def broker_ready() -> bool:
         broker = app.get(appkeys.BROKER)
         connection = getattr(broker, "_connection", None)
         return connection is not None and not connection.is_closed
 
-    class _EngineProxy:
-        """The engine opens with the application; checks built now reach it later."""
-
-        def connect(self) -> Any:
-            return app[appkeys.ENGINE].connect()
-
-        def begin(self) -> Any:
-            return app[appkeys.ENGINE].begin()
-
-        @property
-        def dialect(self) -> Any:
-            return app[appkeys.ENGINE].dialect
-
     directory = app[appkeys.DIRECTORY]
     checks = readiness_checks(
         settings,
-        engine=_EngineProxy(),  # type: ignore[arg-type]
+        engine=app[appkeys.ENGINE],
         broker_ready=broker_ready,
         directory_last_sync=lambda: directory.checked_at,
         directory_size=lambda: len(directory),
@@ -329,7 +312,7 @@ def _setup_ops(app: web.Application, settings: Settings) -> None:
         app,
         checker=HealthChecker(checks, maintenance=app[appkeys.MAINTENANCE]),
         admin_tokens=tokens,
-        engine=_EngineProxy(),  # type: ignore[arg-type]
+        engine=app[appkeys.ENGINE],
     )
 
 
@@ -353,7 +336,7 @@ def _blob_store_check(root: Path) -> Check:
 
 
 def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
-    gateway = _LazyGateway(app)
+    gateway = app[appkeys.GATEWAY]
     directory = app[appkeys.DIRECTORY]
     common = {
         "systems": app[appkeys.CALLING_SYSTEMS],

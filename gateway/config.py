@@ -99,6 +99,8 @@ class LimitsSettings(_Section):
     replay_window_s: int = Field(600, ge=1)
     token_ttl_s: int = Field(3600, ge=60)
     inbox_max_limit: int = Field(500, ge=1)
+    # A request body must arrive within this time once its headers are in (slow senders).
+    read_timeout_s: float = Field(30.0, gt=0)
 
 
 class SystemSettings(_Section):
@@ -226,7 +228,7 @@ class DutiesSettings(_Section):
 
 
 class AdmissionSettings(_Section):
-    """Admission control at intake (``gateway.admission``): documents in flight per process
+    """Admission control at intake (``gateway.core.admission``): documents in flight per process
     and per calling system (0: no bound), the ``Retry-After`` of a refusal, and the size
     from which a packet is checked on the large-packet lane."""
 
@@ -277,7 +279,7 @@ class Settings(BaseSettings):
         """Return the configured system with this id, or ``None``.
 
         The TOML systems only seed the store on its first start: running code looks systems
-        up through the registry (``gateway.credentials.CallingSystems``), never here."""
+        up through the registry (``gateway.credentials.registry.CallingSystems``), never here."""
         return next((s for s in self.systems if s.id == system_id), None)
 
 

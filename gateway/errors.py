@@ -1,7 +1,8 @@
 """Errors raised by the gateway core.
 
-Each error has a stable ``code``, an HTTP status (used by the native REST adapter; other
-adapters map ``code`` to their own forms in one table each), and Vietnamese and English
+Each error has a stable ``code``, an HTTP status (the JSON doors' table,
+``adapters.edge.HTTP_STATUS``, is keyed by class and checked to agree with it; other doors
+map the class to their own forms in one table each), and Vietnamese and English
 messages. ``edxml.EdxmlError`` refusals are mapped by :func:`http_status_for`.
 
     GatewayError
@@ -9,6 +10,7 @@ messages. ``edxml.EdxmlError`` refusals are mapped by :func:`http_status_for`.
     ├── Forbidden                  FORBIDDEN / SENDER_NOT_ALLOWED / ...  403
     ├── NotFound                   NOT_FOUND            404
     ├── PayloadTooLarge            PAYLOAD_TOO_LARGE    413
+    ├── RequestTimeout             REQUEST_TIMEOUT      408: the body did not arrive in time
     ├── CodeUnknown                CODE_UNKNOWN         422: identifier code not in the directory
     ├── AgencyInactive             AGENCY_INACTIVE      422: suspended or locked agency
     ├── AgencyDissolved            AGENCY_DISSOLVED     422: dissolved, successor named if any
@@ -47,6 +49,21 @@ class AuthError(GatewayError):
     http_status = 401
     message_vi = "Xác thực không thành công"
     message_en = "Authentication failed"
+
+    # Why credentials failed (unknown system, wrong secret, bad MAC) is for the audit record
+    # and the log only: an answer that differed would tell a caller which system ids exist.
+    @property
+    def text_vi(self) -> str:
+        """The Vietnamese answer, without the detail."""
+        return self.message_vi
+
+    @property
+    def text_en(self) -> str:
+        """The English answer, without the detail."""
+        return self.message_en
+
+    def __str__(self) -> str:  # the log line and the audit record keep the reason
+        return f"{self.message_en}: {self.detail}" if self.detail else self.message_en
 
 
 class AuthExpired(AuthError):
@@ -257,7 +274,7 @@ class NetworkNotAllowed(AuthError):
 
 class Overloaded(Unavailable):
     """Raised at intake when this process, or the calling system, already has its bounded
-    number of documents in flight (``gateway.admission``): refused at once, not queued.
+    number of documents in flight (``gateway.core.admission``): refused at once, not queued.
     ``retry_after_s`` is the delay the answer suggests (REST ``Retry-After``)."""
 
     code = "OVERLOADED"
@@ -268,3 +285,13 @@ class Overloaded(Unavailable):
     def __init__(self, detail: str = "", *, retry_after_s: int = 1, path: str = "") -> None:
         super().__init__(detail, path=path)
         self.retry_after_s = retry_after_s
+
+
+class RequestTimeout(GatewayError):
+    """Raised at a door when a request body does not arrive within the read timeout
+    (``[limits] read_timeout_s``): a slow sender must not hold a connection open for ever."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+    message_vi = "Hết thời gian chờ nhận nội dung yêu cầu"
+    message_en = "The request body did not arrive in time"

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import structlog
 
-from gateway.metrics import INTAKE_STAGE_SECONDS
+from gateway.ops.metrics import INTAKE_STAGE_SECONDS
 
 REDACTED = "[REDACTED]"
 _SECRET_KEY = re.compile(

@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.padding import PSS, AsymmetricPad
 from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo, Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from gateway.core.receipts import NodeIdentity
 from gateway.errors import GatewayError
-from gateway.health import Check, CheckFailed
-from gateway.receipts import NodeIdentity
+from gateway.ops.health import Check, CheckFailed
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

@@ -17,7 +17,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 OURS = ("edxml", "gateway", "adapters")
 COMPOSITION_ROOT = {"gateway/app.py", "gateway/cli.py"}
-SHARED_ADAPTER_MODULES = {"adapters/bodies.py", "adapters/__init__.py"}
+SHARED_ADAPTER_MODULES = {
+    "adapters/bodies.py",
+    "adapters/edge.py",
+    "adapters/credentials.py",
+    "adapters/__init__.py",
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -100,3 +105,22 @@ def test_adapters_do_not_reach_into_the_store() -> None:
 def test_the_checker_sees_imports(package: str) -> None:
     # Guard against a checker that silently finds nothing: every package imports something.
     assert any(_imports(p) for p in _sources(package))
+
+
+def test_the_core_implements_its_port_with_the_same_signatures() -> None:
+    """Every operation the doors call (``gateway.ports.Core``) exists on the core with the
+    same parameters and the same typed answer."""
+    import inspect
+    import typing
+
+    from gateway.core.operations import Gateway
+    from gateway.ports import Core
+
+    for name, port in inspect.getmembers(Core, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        impl = getattr(Gateway, name)
+        assert list(inspect.signature(impl).parameters) == list(
+            inspect.signature(port).parameters
+        ), name
+        assert typing.get_type_hints(impl)["return"] == typing.get_type_hints(port)["return"], name

@@ -27,8 +27,8 @@ from adapters.console import (
 )
 from adapters.console.session import RateLimiter, SessionStore
 from adapters.console.web import CHECKER, INDEX, LIMITER, SESSIONS, console_middleware, local
-from gateway.directory_search import DirectoryIndex
-from gateway.health import HealthChecker
+from gateway.directory.search import DirectoryIndex
+from gateway.ops.health import HealthChecker
 
 HERE = Path(__file__).parent
 

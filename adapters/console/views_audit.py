@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from adapters.console.web import VN, record, render
-from gateway import appkeys, audit, audit_query
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.audit import query as audit_query
 
 
 def _when(value: str) -> datetime | None:

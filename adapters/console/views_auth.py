@@ -10,7 +10,8 @@ from adapters.console.i18n import COOKIE as LANG_COOKIE
 from adapters.console.i18n import LANGS
 from adapters.console.session import COOKIE, LOGIN_CSRF_COOKIE, PATH, set_cookie
 from adapters.console.web import LIMITER, SESSIONS, CsrfRefused, RateLimited, record, render
-from gateway import appkeys, operators
+from gateway import appkeys
+from gateway.credentials import operators
 
 
 def _next(value: str | None) -> str:

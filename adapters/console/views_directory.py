@@ -1,5 +1,5 @@
 """Danh bạ (directory): search, an agency's record and history, edits and CSV import
-with a preview of the diff (admin). Changes go through ``gateway.directory_ops``, which
+with a preview of the diff (admin). Changes go through ``gateway.directory.changes``, which
 records them (who, before, after) and appends the audit records."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from aiohttp.web_request import FileField
 
 from adapters.console.web import INDEX, PageNotFound, actor, render, require, session_of
 from gateway import appkeys
-from gateway import directory_ops as ops
-from gateway.directory import ENDPOINT_KINDS, Endpoint, normalize_code
-from gateway.directory_store import certificate_rows, change_log, find_agency
+from gateway.directory import changes as ops
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import ENDPOINT_KINDS, Endpoint, normalize_code
+from gateway.directory.store import find_agency
 from gateway.errors import DirectoryChangeRefused
 
 MAX_IMPORT_BYTES = 64 * 2**20

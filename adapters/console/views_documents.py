@@ -11,12 +11,13 @@ from aiohttp import web
 
 from adapters.console.web import VN, PageNotFound, actor, record, render
 from edxml.parse import parse
-from gateway import appkeys, audit
-from gateway import operator_reads as queries
-from gateway import operator_reads as repo
-from gateway.auth import Caller
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.core import operator_reads as queries
+from gateway.core import operator_reads as repo
+from gateway.core.operator_reads import DELIVERY_STATES
+from gateway.credentials.auth import Caller
 from gateway.errors import NotFound
-from gateway.operator_reads import DELIVERY_STATES
 
 PARSE_LIMIT = 20 * 2**20  # larger packets are shown without their parsed header
 

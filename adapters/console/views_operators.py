@@ -1,12 +1,14 @@
 """Người vận hành (operator accounts): list for everyone; add, reset a password, change a
-role, disable for admins. The store's ``gateway.operators`` does the work and the audit."""
+role, disable for admins. The store's ``gateway.credentials.operators`` does the work
+and the audit."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from adapters.console.web import SESSIONS, actor, render, require
-from gateway import appkeys, operators
+from gateway import appkeys
+from gateway.credentials import operators
 
 
 async def operators_page(request: web.Request) -> web.Response:

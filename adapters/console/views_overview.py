@@ -12,10 +12,11 @@ from markupsafe import Markup
 from adapters.console.chart import bars_svg
 from adapters.console.i18n import lang_of, translate
 from adapters.console.web import CHECKER, VN, actor, record, render, require
-from gateway import alerts, appkeys, certs
-from gateway import operator_reads as queries
-from gateway.directory import InMemoryDirectory
-from gateway.operator_reads import reading as transaction
+from gateway import appkeys
+from gateway.core import operator_reads as queries
+from gateway.core.operator_reads import reading as transaction
+from gateway.directory.resolver import InMemoryDirectory
+from gateway.ops import alerts, certs
 
 
 async def overview(request: web.Request) -> web.Response:

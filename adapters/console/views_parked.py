@@ -7,8 +7,8 @@ from aiohttp import web
 
 from adapters.console.web import actor, render, require
 from gateway import appkeys
-from gateway import operator_reads as repo
-from gateway.replay import replay_parked
+from gateway.core import operator_reads as repo
+from gateway.delivery.replay import replay_parked
 
 LIST_LIMIT = 500
 

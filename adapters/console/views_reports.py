@@ -9,9 +9,9 @@ from aiohttp import web
 
 from adapters.console.web import VN, record, render
 from gateway import appkeys
-from gateway.directory import InMemoryDirectory
-from gateway.directory_store import load_activity
-from gateway.reports import ActivityReport, DirectoryEntry, activity_report
+from gateway.directory.records import load_activity
+from gateway.directory.resolver import InMemoryDirectory
+from gateway.ops.reports import ActivityReport, DirectoryEntry, activity_report
 
 SCREEN_ROWS = 1000
 

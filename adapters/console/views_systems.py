@@ -1,5 +1,5 @@
 """Hệ thống kết nối (calling systems): list, add, rotate the secret, disable (admin),
-backed by the credentials store (:class:`gateway.credentials_store.SystemsStore`). A new
+backed by the credentials store (:class:`gateway.credentials.store.SystemsStore`). A new
 secret is shown once, on the page that answers the action, never again."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from aiohttp import web
 
 from adapters.console.web import actor, render, require
 from gateway import appkeys
-from gateway.credentials import SystemSpec
-from gateway.credentials_store import SystemsStore
+from gateway.credentials.registry import SystemSpec
+from gateway.credentials.store import SystemsStore
 
 
 def systems_store(request: web.Request) -> SystemsStore:

@@ -19,11 +19,12 @@ from aiohttp import web
 
 from adapters.console.i18n import lang_of, translate
 from adapters.console.session import COOKIE, RateLimiter, Session, SessionStore
-from gateway import appkeys, audit, operators
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.core.operator_reads import reading as transaction
+from gateway.credentials import operators
 from gateway.errors import GatewayError
-from gateway.health import HealthChecker
-from gateway.operator_reads import reading as transaction
-from gateway.refusal_audit import mark_audited
+from gateway.ops.health import HealthChecker
 
 SESSIONS = web.AppKey("console_sessions", SessionStore)
 LIMITER = web.AppKey("console_limiter", RateLimiter)
@@ -167,7 +168,6 @@ async def _audit_refusal(request: web.Request, error: GatewayError) -> None:
                 "reason": error.detail[:300],
             },
         )
-    mark_audited()
 
 
 async def _csrf_token(request: web.Request) -> str:
@@ -185,7 +185,6 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await _guarded(request, handler)
     except operators.LoginFailed as exc:  # audited by operators.login already
-        mark_audited()
         response = _refusal(request, exc)
     except GatewayError as exc:
         if exc.http_status >= 500:

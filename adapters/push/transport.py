@@ -18,8 +18,8 @@ from adapters.push.signature import (
     SigningKey,
     sign_request,
 )
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from gateway.ports import DeliveryView, MessageView
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
 

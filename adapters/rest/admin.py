@@ -1,15 +1,15 @@
 """Admin API (mounted at ``/admin/v1``): the agency directory for operators.
 
 Authenticated with the admin bearer tokens of ``settings.admin.tokens`` only, never with
-an agency system's credentials. Handlers parse, call ``gateway.directory_ops`` and answer;
+an agency system's credentials. Handlers parse, call ``gateway.directory.changes`` and answer;
 every change is recorded with the actor ``admin:<token fingerprint>`` (plus the
-``X-Admin-User`` header when sent) and seen by every running worker within seconds.
+``X-Admin-User`` header when sent; ``gateway.credentials.admin``) and seen by every running
+worker within seconds. Runs the one edge (``adapters.edge``, door ``admin``): the token is
+checked from the headers before any body is read, every refusal is audited once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -17,52 +17,47 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.rest.admin_errors import BadRequest, error_response, json_answer
+from adapters import edge
+from adapters.credentials import admin_actor
+from adapters.edge import Door
+from adapters.rest.admin_errors import BadRequest, json_answer
 from adapters.rest.admin_takedown import takedown
 from adapters.rest.keys import ADMIN_ACTOR
-from gateway import appkeys, directory_certs
-from gateway import directory_ops as ops
-from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
-from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
-from gateway.directory_store import certificate_rows, change_log, find_agency, load_agencies
-from gateway.errors import AuthError, CodeUnknown, GatewayError
+from gateway import appkeys
+from gateway.credentials.admin import AdminTokens
+from gateway.directory import certs as directory_certs
+from gateway.directory import changes as ops
+from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
+from gateway.directory.store import find_agency, load_agencies
+from gateway.errors import CodeUnknown, GatewayError
 
-_TOKENS = web.AppKey("admin_tokens", dict)
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except GatewayError as exc:
-        return error_response(exc)
+_TOKENS = web.AppKey("admin_tokens", AdminTokens)
+DOOR = Door("admin")
 
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    tokens: dict[str, str] = request.app[_TOKENS] or _settings_tokens(request)
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("admin bearer token required")
-    name = next((n for t, n in tokens.items() if hmac.compare_digest(t, token.strip())), None)
-    if name is None:
-        raise AuthError("admin token refused")
-    user = request.headers.get("X-Admin-User", "").strip()[:100]
-    request[ADMIN_ACTOR] = f"admin:{name}" + (f":{user}" if user else "")
+    """Authenticate from the headers (``gateway.credentials.admin``), then read the body
+    (bounded by the packet cap and the read timeout)."""
+    tokens = request.app[_TOKENS] or _settings_tokens(request)
+    request[ADMIN_ACTOR] = admin_actor(request, tokens)
+    if request.can_read_body:
+        await edge.preread(request, _max_body(request))
     return await handler(request)
 
 
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+def _max_body(request: web.Request) -> int:
+    settings = request.config_dict.get(appkeys.SETTINGS)
+    return settings.limits.max_packet_bytes if settings is not None else 150 * 2**20
 
 
-def _settings_tokens(request: web.Request) -> dict[str, str]:
+def _settings_tokens(request: web.Request) -> AdminTokens:
     settings = request.config_dict.get(appkeys.SETTINGS)
     if settings is None:
-        return {}
-    plain = [t.get_secret_value() for t in settings.admin.tokens]
-    return {t: _fingerprint(t) for t in plain if t}
+        return AdminTokens(())
+    return AdminTokens(t.get_secret_value() for t in settings.admin.tokens)
 
 
 def _engine(request: web.Request) -> AsyncEngine:
@@ -379,8 +374,8 @@ def build_admin_app(*, tokens: Iterable[str] | None = None) -> web.Application:
     ``settings.admin.tokens`` of the parent application (``gateway.appkeys.SETTINGS``).
     The engine and the directory come from the parent (``appkeys.ENGINE``, ``DIRECTORY``).
     """
-    app = web.Application(middlewares=[_errors, _auth])
-    app[_TOKENS] = {t: _fingerprint(t) for t in (tokens or ()) if t}
+    app = web.Application(middlewares=[DOOR.middleware(), _auth])
+    app[_TOKENS] = AdminTokens(tokens or ())
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

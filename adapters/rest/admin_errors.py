@@ -1,4 +1,4 @@
-"""How the admin API refuses: one error for a malformed request, one JSON error shape."""
+"""How the admin API refuses: one error for a malformed request, the edge's JSON error form."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import GatewayError, http_status_for
+from gateway.errors import RequestInvalid
 
 
 def dumps(value: Any) -> str:
@@ -20,23 +20,9 @@ def json_answer(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=dumps)
 
 
-class BadRequest(GatewayError):
+class BadRequest(RequestInvalid):
     """Raised when an admin request is malformed (not JSON, a field missing or invalid)."""
 
     code = "BAD_REQUEST"
-    http_status = 400
     message_vi = "Yêu cầu không hợp lệ"
     message_en = "Bad request"
-
-
-def error_response(error: GatewayError) -> web.Response:
-    """Render a refusal in the JSON error shape of the native API."""
-    body = {
-        "error": {
-            "code": error.code,
-            "message_vi": error.text_vi,
-            "message_en": error.text_en,
-            "path": error.path,
-        }
-    }
-    return json_answer(body, status=http_status_for(error))

@@ -6,7 +6,7 @@ allowed_networks?, pdf_signatures?, signer_binding?, secret?}, ``POST /systems/{
 ``POST /systems/{id}/enable``. A secret is answered once, by ``POST /systems`` and
 ``/rotate`` (generated unless given); views never carry one. Authentication, error form and
 actor are those of :mod:`adapters.rest.admin`; the handlers call
-:class:`gateway.credentials_store.SystemsStore` and refresh this process's registry so the
+:class:`gateway.credentials.store.SystemsStore` and refresh this process's registry so the
 change is in force here at once (other processes see it within a poll interval).
 """
 
@@ -20,7 +20,7 @@ from aiohttp import web
 from adapters.rest.admin_errors import BadRequest
 from adapters.rest.keys import ADMIN_ACTOR as _ACTOR
 from gateway import appkeys
-from gateway.credentials import IssuedSecret, SystemSpec, SystemView
+from gateway.credentials.registry import IssuedSecret, SystemSpec, SystemView
 
 
 def _dumps(value: Any) -> str:
@@ -40,7 +40,7 @@ def _answer(value: SystemView | IssuedSecret | list[SystemView], status: int = 2
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists or not await request.read():  # read by the edge already
         return {}
     try:
         body = await request.json(loads=json.loads)

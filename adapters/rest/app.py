@@ -1,53 +1,20 @@
 """Native REST API v1: builds the sub-application mounted at ``/v1``.
 
-Errors are rendered once, here, as ``{"error": {"code", "message_vi", "message_en",
-"path"}}`` with the status the core assigns (``gateway.errors.http_status_for``).
+Runs the one edge (``adapters.edge``): refusals rendered as ``{"error": {"code",
+"message_vi", "message_en", "path"}}`` with the status of the class-keyed table
+``adapters.edge.HTTP_STATUS``, and audited once where they are decided (door ``rest``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import structlog
 from aiohttp import web
 
+from adapters.edge import Door
 from adapters.rest import handlers
 from adapters.rest.openapi import OPENAPI
 from adapters.rest.reading import dumps
-from edxml.errors import EdxmlError
-from gateway.errors import GatewayError, Overloaded, http_status_for
 
-log = structlog.get_logger(__name__)
-
-
-def error_response(error: EdxmlError | GatewayError) -> web.Response:
-    """Render a core or edXML refusal as the API's JSON error."""
-    body = {
-        "error": {
-            "code": error.code,
-            "message_vi": error.text_vi,
-            "message_en": error.text_en,
-            "path": error.path,
-        }
-    }
-    response = web.json_response(body, status=http_status_for(error), dumps=dumps)
-    if isinstance(error, Overloaded):
-        response.headers["Retry-After"] = str(error.retry_after_s)
-    return response
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Turn refusals into JSON errors; unexpected failures into a 500 without details."""
-    try:
-        return await handler(request)
-    except (EdxmlError, GatewayError) as exc:
-        return error_response(exc)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unhandled error", path=request.path)
-        return error_response(GatewayError())
+DOOR = Door("rest")
 
 
 async def openapi(_request: web.Request) -> web.Response:
@@ -58,6 +25,7 @@ async def openapi(_request: web.Request) -> web.Response:
 ROUTES = [
     ("GET", "/openapi.json", openapi),
     ("POST", "/tokens", handlers.issue_token),
+    ("DELETE", "/tokens/{token_id}", handlers.revoke_token),
     ("POST", "/messages", handlers.submit),
     ("GET", "/inbox", handlers.inbox),
     ("GET", "/sent", handlers.sent),
@@ -69,7 +37,7 @@ ROUTES = [
 
 def build_rest_app() -> web.Application:
     """Build the API v1 application; it reads the gateway from the parent app's keys."""
-    app = web.Application(middlewares=[errors_middleware])
+    app = web.Application(middlewares=[DOOR.middleware()])
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

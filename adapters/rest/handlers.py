@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.rest.reading import dumps, read_body
-from gateway.appkeys import AUTHENTICATOR, GATEWAY, NODE, SETTINGS
-from gateway.auth import Caller
+from adapters import edge
+from adapters.credentials import system_caller
+from adapters.rest.reading import dumps
+from gateway.appkeys import AUTHENTICATOR, CALLING_SYSTEMS, ENGINE, GATEWAY, NODE, SETTINGS
+from gateway.core.receipts import signed_receipt_xml
+from gateway.credentials.auth import Caller
+from gateway.credentials.tokens import TokenName, parse_token
+from gateway.credentials.tokens import revoke_token as revoke
 from gateway.errors import AuthError, GatewayError
-from gateway.receipts import signed_receipt_xml
+
+_SMALL_BODY = 64 * 1024  # tokens, acks: nothing bigger is ever needed
 
 
-async def _caller(request: web.Request, body: bytes = b"") -> Caller:
-    authenticator = request.config_dict[AUTHENTICATOR]
-    return authenticator.authenticate(request.method, request.raw_path, request.headers, body)
+async def _authenticated(request: web.Request, limit: int = 0) -> tuple[Caller, bytes]:
+    return await system_caller(request, request.config_dict[AUTHENTICATOR], limit)
+
+
+async def _caller(request: web.Request) -> Caller:
+    """The caller of a read (no body); a read made with an admin token is audited."""
+    caller, _ = await _authenticated(request)
+    if caller.role == "admin":
+        await edge.audit_admin_read(request, "rest", caller.system_id)
+    return caller
 
 
 def _wants_xml(request: web.Request) -> bool:
@@ -24,21 +37,47 @@ def _wants_xml(request: web.Request) -> bool:
 async def issue_token(request: web.Request) -> web.Response:
     """POST /tokens: a signed request gets a bearer token for its system. A bearer token
     cannot mint another (tokens would never expire): only the system's secret can."""
-    body = await read_body(request, 64 * 1024)
     if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
         raise AuthError("a token is minted by a signed request only, not by a token")
-    caller = await _caller(request, body)
+    caller, _ = await _authenticated(request, _SMALL_BODY)
     token, expires = request.config_dict[AUTHENTICATOR].issue_token(caller)
+    name = parse_token(token)
     return web.json_response(
-        {"token": token, "token_type": "Bearer", "expires_at": expires}, dumps=dumps
+        {
+            "token": token,
+            "token_type": "Bearer",
+            "expires_at": expires,
+            "token_id": name.token_id if name else None,
+        },
+        dumps=dumps,
     )
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """DELETE /tokens/{token_id}: revoke one bearer token of the caller's own system (a
+    signed request, or the token itself); every gateway process refuses it within seconds."""
+    caller, _ = await _authenticated(request, _SMALL_BODY)
+    if caller.role != "system":
+        raise AuthError("tokens are revoked by their own system (or the CLI)")
+    name = TokenName(caller.system_id, request.match_info["token_id"])
+    authenticator = request.config_dict[AUTHENTICATOR]
+    revoked = await revoke(
+        request.config_dict[ENGINE],
+        name,
+        actor=caller.system_id,
+        token_ttl_s=authenticator.token_ttl_s,
+        reason="revoked through the API",
+    )
+    refresh = getattr(request.config_dict.get(CALLING_SYSTEMS), "refresh", None)
+    if refresh is not None:
+        await refresh()  # this process refuses it now, the others at their next poll
+    return web.json_response({"token_id": name.token_id, "revoked": revoked}, dumps=dumps)
 
 
 async def submit(request: web.Request) -> web.Response:
     """POST /messages: accept a document or status packet; 202 receipt, 200 duplicate."""
     limit = request.config_dict[SETTINGS].limits.max_packet_bytes
-    body = await read_body(request, limit)
-    caller = await _caller(request, body)
+    caller, body = await _authenticated(request, limit)
     receipt = await request.config_dict[GATEWAY].submit(body, caller, via="rest")
     status = 200 if receipt.duplicate else 202
     if _wants_xml(request):
@@ -80,7 +119,7 @@ async def sent(request: web.Request) -> web.Response:
     rows = await request.config_dict[GATEWAY].sent(
         caller, after=request.query.get("after") or None, limit=_limit(request)
     )
-    return web.json_response({"items": rows}, dumps=dumps)
+    return web.json_response({"items": [r.as_dict() for r in rows]}, dumps=dumps)
 
 
 async def fetch(request: web.Request) -> web.Response:
@@ -92,8 +131,7 @@ async def fetch(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     """POST /messages/{id}/ack: the recipient confirms arrival (the core emits status 01)."""
-    body = await read_body(request, 64 * 1024)
-    caller = await _caller(request, body)
+    caller, _ = await _authenticated(request, _SMALL_BODY)
     acked = await request.config_dict[GATEWAY].ack(caller, request.match_info["message_id"])
     return web.json_response({"acked": acked}, dumps=dumps)
 

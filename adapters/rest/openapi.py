@@ -29,7 +29,9 @@ OPENAPI: dict[str, Any] = {
             " Requests are signed (X-Edoc-System, X-Edoc-Timestamp, X-Edoc-Nonce,"
             " X-Edoc-Signature = hex HMAC-SHA256 with the system secret of"
             " METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA256(body))) or carry a bearer"
-            " token from POST /v1/tokens."
+            " token from POST /v1/tokens (revocable: DELETE /v1/tokens/{token_id})."
+            " Credentials are checked from the headers before the body is read; a body must"
+            " arrive within limits.read_timeout_s (else 408 REQUEST_TIMEOUT)."
         ),
     },
     "servers": [{"url": "/v1"}],
@@ -42,7 +44,8 @@ OPENAPI: dict[str, Any] = {
                     "Only a signed request (the system's secret) mints a token; a request "
                     "carrying a bearer token is refused (401), so a token never renews itself. "
                     "Tokens expire after limits.token_ttl_s; rotating or disabling the system "
-                    "revokes every token it holds."
+                    "revokes every token it holds, and DELETE /v1/tokens/{token_id} (or the CLI "
+                    "`edoc-gateway systems revoke-token`) revokes one."
                 ),
                 "security": [{"signedRequest": []}],
                 "responses": {
@@ -50,6 +53,42 @@ OPENAPI: dict[str, Any] = {
                         "description": "token",
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Token"}}
+                        },
+                    },
+                    **_errors(401, 408),
+                },
+            }
+        },
+        "/tokens/{token_id}": {
+            "delete": {
+                "summary": "Revoke one bearer token of the calling system",
+                "description": (
+                    "The caller's own system only (a signed request, or the token itself). "
+                    "Every gateway process refuses the token within seconds (401 AUTH_FAILED, "
+                    "audited); revoking twice answers revoked: false."
+                ),
+                "parameters": [
+                    {
+                        "name": "token_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 64},
+                        "description": "token_id of the POST /v1/tokens answer",
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "revoked (false: it already was)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "token_id": {"type": "string"},
+                                        "revoked": {"type": "boolean"},
+                                    },
+                                }
+                            }
                         },
                     },
                     **_errors(401),
@@ -73,7 +112,7 @@ OPENAPI: dict[str, Any] = {
                         "description": "duplicate: the original receipt, nothing stored",
                         "content": {"application/json": {"schema": _RECEIPT}},
                     },
-                    **_errors(400, 401, 403, 409, 413, 422, 503),
+                    **_errors(400, 401, 403, 408, 409, 413, 422, 503),
                 },
             }
         },
@@ -132,7 +171,13 @@ OPENAPI: dict[str, Any] = {
         },
         "/messages/{message_id}/trace": {
             "get": {
-                "summary": "Per-recipient delivery state and status history",
+                "summary": "Per-recipient delivery state, status history and hops",
+                "description": (
+                    "`message`, `deliveries`, `statuses` and `hops`: the nodes a relayed "
+                    "message passed before this one, oldest first (`node`, `received_at`, "
+                    "`forwarded_at` as each node reported them; `reported_by`, `via`, "
+                    "`recorded_at` as this node recorded the report)."
+                ),
                 "parameters": [_ID],
                 "responses": {"200": {"description": "trace"}, **_errors(401, 404)},
             }
@@ -172,6 +217,7 @@ OPENAPI: dict[str, Any] = {
                     "token": {"type": "string"},
                     "token_type": {"const": "Bearer"},
                     "expires_at": {"type": "integer"},
+                    "token_id": {"type": "string", "description": "names it for revocation"},
                 },
             },
             "Receipt": {

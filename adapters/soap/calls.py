@@ -14,8 +14,8 @@ from lxml import etree
 from adapters.soap.context import HubContext, context_of
 from adapters.soap.envelope import HubRequest
 from edxml.edoc_vn import MimePart
-from gateway import hub_numbers as hub_ids
-from gateway.auth import Caller
+from gateway.core import hub_numbers as hub_ids
+from gateway.credentials.auth import Caller
 from gateway.errors import NotFound, RequestInvalid
 
 _T = TypeVar("_T")

@@ -2,8 +2,8 @@
 
 ``OrganId`` must be one of the calling system's agencies (configured or bound in the
 directory); ``Token`` is that system's secret or a bearer token the gateway issued for it
-(``gateway.auth``). Secrets are compared in constant time, also for unknown agencies, and are
-never logged or returned.
+(``gateway.credentials.auth``). Secrets are compared in constant time, also for unknown
+agencies, and are never logged or returned.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from adapters.soap.lgsp import LgspTrust, system_of
-from gateway.auth import Authenticator, Caller
-from gateway.credentials import as_registry
+from gateway.credentials.auth import Authenticator, Caller
+from gateway.credentials.registry import as_registry
 from gateway.errors import AuthError
 
 _TOKEN_PREFIX = "edt1."
@@ -27,7 +27,7 @@ def _plain(secret: Any) -> str:
 
 
 class HubCredentials:
-    """Checks hub credentials against the calling systems (``gateway.credentials``)."""
+    """Checks hub credentials against the calling systems (``gateway.credentials.registry``)."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from lxml import etree
 from edxml.edoc_vn import EDOC_NS, child, child_text, local_name
 from edxml.edoc_vn_build import element
 from edxml.errors import DtdForbidden, LimitExceeded, NotWellFormed
-from gateway.errors import GatewayError
+from gateway.errors import RequestInvalid
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -141,20 +141,18 @@ class HubRequest:
         return 0
 
 
-class SoapVersionError(GatewayError):
+class SoapVersionError(RequestInvalid):
     """The envelope is not SOAP 1.1 (the hub speaks 1.1 only)."""
 
     code = "SOAP_VERSION"
-    http_status = 400
     message_vi = "Chỉ chấp nhận phong bì SOAP 1.1"
     message_en = "Only SOAP 1.1 envelopes are accepted"
 
 
-class UnknownAction(GatewayError):
+class UnknownAction(RequestInvalid):
     """The SOAPAction header is missing or names no action of the hub."""
 
     code = "SOAP_ACTION_UNKNOWN"
-    http_status = 400
     message_vi = "SOAPAction không có hoặc không được hỗ trợ"
     message_en = "SOAPAction is missing or not supported"
 

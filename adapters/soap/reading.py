@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from adapters.bodies import timed
 from gateway.errors import PayloadTooLarge
 
 _CHUNK = 256 * 1024
@@ -27,11 +28,16 @@ class Head:
 async def read_head(request: web.Request, size: int, limit: int) -> Head:
     """Read up to ``size`` bytes (and one more chunk to learn whether the body ended).
 
-    A declared Content-Length over ``limit`` is refused before anything is read.
+    A declared Content-Length over ``limit`` is refused before anything is read; a head that
+    does not arrive within the read timeout is ``RequestTimeout`` (``adapters.bodies``).
     """
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"{declared} > {limit} bytes")
+    return await timed(request, _head(request, size, declared))
+
+
+async def _head(request: web.Request, size: int, declared: int | None) -> Head:
     chunks: list[bytes] = []
     total = 0
     while total < size:
@@ -49,9 +55,14 @@ async def read_head(request: web.Request, size: int, limit: int) -> Head:
 
 
 async def read_rest(request: web.Request, head: Head, limit: int) -> bytes:
-    """Read the remainder of the body after ``head``, refusing more than ``limit`` in all."""
+    """Read the remainder of the body after ``head``, refusing more than ``limit`` in all
+    (and a remainder slower than the read timeout)."""
     if head.ended:
         return head.data
+    return await timed(request, _rest(request, head, limit))
+
+
+async def _rest(request: web.Request, head: Head, limit: int) -> bytes:
     chunks = [head.data]
     total = len(head.data)
     while chunk := await request.content.read(_CHUNK):

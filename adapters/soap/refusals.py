@@ -17,9 +17,8 @@ from aiohttp import web
 from adapters.soap.context import context_of
 from adapters.soap.envelope import ReportError
 from edxml.errors import BilingualError
-from gateway.audit_refusals import record_refusal
+from gateway.audit.refusals import is_audited, mark_audited, record_refusal
 from gateway.errors import AuthError
-from gateway.refusal_audit import is_audited, mark_audited
 
 log = structlog.get_logger("adapters.soap")
 
@@ -53,9 +52,9 @@ async def audit_refusal(
 ) -> None:
     """Write the ``rejected`` audit record of a refusal made at this door (skipped when the
     core already audited this request's refusal)."""
-    if is_audited():
+    if is_audited(error):
         return
-    mark_audited()
+    mark_audited(error)
     code = report_error(error).code
     engine = context_of(request).engine
     if engine is None:
@@ -65,6 +64,7 @@ async def audit_refusal(
         actor=actor,
         outcome=code,
         detail={
+            "door": via,
             "via": via,
             "action": action,
             "claimed_agency": claimed,

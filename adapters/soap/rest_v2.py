@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -24,8 +25,8 @@ from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
 from adapters.soap.refusals import audit_refusal, hub_rest_status, report_error
 from edxml.errors import EdxmlError
-from gateway import hub_numbers as hub_ids
-from gateway.auth import Caller
+from gateway.core import hub_numbers as hub_ids
+from gateway.credentials.auth import Caller
 from gateway.errors import Forbidden, GatewayError, RequestInvalid
 from gateway.ports import Core
 
@@ -165,6 +166,7 @@ def _endpoint(name: str, handler: Handler) -> Callable[[web.Request], Awaitable[
         actor: str | None = None
         try:
             caller = ctx.credentials.authenticate(organ, token, request.headers.get(JWT_HEADER))
+            caller = replace(caller, remote=request.remote)  # named in the core's audit records
             actor = caller.system_id
             return web.json_response(await handler(request, ctx, caller, organ))
         except (GatewayError, EdxmlError) as exc:

@@ -13,7 +13,7 @@ when attachments travel back); a refusal is a ``Report`` with ``IsSuccess=false`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,7 @@ async def dispatch(request: web.Request) -> web.Response:
         organ_id, token = entry.credentials(soap)
         claimed = organ_id or None
         caller = ctx.credentials.authenticate(organ_id, token, request.headers.get(JWT_HEADER))
+        caller = replace(caller, remote=request.remote)  # named in the core's audit records
         actor = caller.system_id
 
         async def parts() -> dict[str, MimePart]:

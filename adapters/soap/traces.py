@@ -20,7 +20,7 @@ from edxml.edoc_vn_build import element
 from edxml.edoc_vn_build import status as status_element
 from edxml.model import Code, ResponseFor, StatusMessage
 from edxml.parse import parse
-from gateway import hub_numbers as hub_ids
+from gateway.core import hub_numbers as hub_ids
 from gateway.errors import NotFound, RequestInvalid, SenderNotAllowed
 
 VIETNAM = timezone(timedelta(hours=7))
@@ -48,7 +48,7 @@ async def _resolve(call: Call, rf: ResponseFor) -> ResponseFor:
     if given.isdigit():
         message_id = await message_of(call.ctx, int(given))
         trace = await call.ctx.core.trace(call.caller, message_id)
-        return dataclasses.replace(rf, document_id=trace.message["document_id"])
+        return dataclasses.replace(rf, document_id=trace.message.document_id)
     if given:
         return rf
     if rf.organ_id and rf.code and rf.promulgation_date and "/" in rf.code:

@@ -1,7 +1,7 @@
 """Calling systems as the protocol adapters see them: id → secrets, and the core's ``Caller``.
 
 Every lookup goes through the one registry of calling systems
-(:class:`gateway.credentials.CallingSystems`: the live store-backed registry in a running
+(:class:`gateway.credentials.registry.CallingSystems`: the live store-backed registry in a running
 gateway, or a fixed list such as ``Settings.systems``), so a system added, rotated or
 disabled is seen at once. VXP needs the secret itself to check the HMAC
 (:meth:`SystemAccounts.record` gives the whole :class:`adapters.vxp.auth.SystemRecord`:
@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from adapters.vxp.auth import SystemRecord, parse_networks
-from gateway.auth import Caller
-from gateway.credentials import CallingSystems, as_registry
-from gateway.credentials import SystemRecord as RegistryRecord
+from gateway.credentials.auth import Caller
+from gateway.credentials.registry import CallingSystems, as_registry
+from gateway.credentials.registry import SystemRecord as RegistryRecord
 from gateway.errors import AuthError
 
 

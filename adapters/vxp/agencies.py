@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from adapters.vxp import errors as vxp
 from adapters.vxp.context import AgencyRegistry, context_of, read_body
 from adapters.vxp.signing import VIETNAM, SignedRequest
-from gateway.auth import Caller
-from gateway.directory_store import DirectoryChangeRow, utc
+from gateway.credentials.auth import Caller
+from gateway.directory.tables import DirectoryChangeRow, utc
 from gateway.errors import Forbidden, RequestInvalid
 
 RETIRED = ("dissolved", "merged")

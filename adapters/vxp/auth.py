@@ -30,7 +30,7 @@ from adapters.vxp.signing import (
     parse_timestamp,
     verify_signature,
 )
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 from gateway.errors import AuthError, AuthExpired, NetworkNotAllowed
 
 PROFILES = ("strict", "sdk")

@@ -7,12 +7,15 @@
   per attempt (like an SDK object made per call); bounded retries with tenacity on network
   errors, HTTP 5xx and ErrorCode 20, each retry logged.
 - :class:`VxpTransport`: the ``peer`` delivery transport: ``sendEdoc`` of the exact stored
-  packet bytes to the upstream (the signed packet is never rebuilt, so signatures survive).
-- :class:`VxpPoller`: polls ``getReceivedEdocList``, fetches with ``getEdoc``, ingests
-  through ``Gateway.submit`` and answers ``updateStatus`` ``done`` (accepted or duplicate)
-  or ``fail`` (refused); transient failures leave the item for the next poll.
+  packet bytes to the upstream (the signed packet is never rebuilt, so signatures survive),
+  with the message's path and this node's hop in the signed ``hops`` header
+  (``gateway.core.hops``).
+- :class:`VxpPoller`: polls ``getReceivedEdocList``, fetches with ``getEdoc`` (the packet
+  and the path the upstream sends beside it), ingests through ``Gateway.submit`` and
+  answers ``updateStatus`` ``done`` (accepted or duplicate, path stored) or ``fail``
+  (refused); transient failures leave the item for the next poll.
 - :class:`VxpAgencySource`: the upstream's agency list as directory records (export shape of
-  ``gateway.directory.agency_from_record``) for the directory sync.
+  ``gateway.directory.resolver.agency_from_record``) for the directory sync.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -39,10 +41,12 @@ from adapters.vxp.errors import SYSTEM_ERROR
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import sdk_file_hash, sign_headers
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
-from gateway.errors import GatewayError, Unavailable
+from gateway.core.hops import hops_text, onward, parse_hops
+from gateway.core.views import Hop
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
+from gateway.errors import GatewayError, RequestInvalid, Unavailable
 from gateway.ports import Core, DeliveryView, MessageView
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger("adapters.vxp.client")
 
@@ -183,7 +187,7 @@ class VxpClient:
         sender: str,
         to: Sequence[str] = (),
         messagetype: str = "edoc",
-        hops: Sequence[Mapping[str, Any]] = (),
+        hops: Sequence[Hop] = (),
     ) -> str:
         """``sendEdoc`` the exact packet bytes; return the upstream's ``DocId``.
 
@@ -199,7 +203,7 @@ class VxpClient:
         if to:
             params["to"] = json.dumps(list(to))
         if hops:
-            params["hops"] = json.dumps([dict(h) for h in hops], separators=(",", ":"))
+            params["hops"] = hops_text(hops)
         answer = await self.call("sendEdoc", params, body=packet)
         return str(answer.get("DocId", ""))
 
@@ -217,8 +221,20 @@ class VxpClient:
 
     async def get_edoc(self, doc_id: str) -> bytes:
         """``getEdoc``: the packet bytes (``filePath``, the SDK's local folder, is sent too)."""
+        packet, _ = await self.get_edoc_with_hops(doc_id)
+        return packet
+
+    async def get_edoc_with_hops(self, doc_id: str) -> tuple[bytes, tuple[Hop, ...]]:
+        """``getEdoc``: the packet bytes and the path the upstream sends beside them (none
+        from an axis that sends none; an unreadable path is logged and left out)."""
         answer = await self.call("getEdoc", {"docId": doc_id, "filePath": "."}, body=b"{}")
-        return base64.b64decode(answer.get("data") or "")
+        packet = base64.b64decode(answer.get("data") or "")
+        try:
+            hops = parse_hops(answer["hops"]) if answer.get("hops") else ()
+        except RequestInvalid as exc:
+            log.warning("vxp.hops_unreadable", doc_id=doc_id, error=str(exc))
+            hops = ()
+        return packet, hops
 
     async def update_status(self, doc_id: str, status: str) -> None:
         """``updateStatus`` with a transport acknowledgement: done | fail | processing."""
@@ -239,29 +255,37 @@ class _Final(Exception):
         super().__init__(str(error))
 
 
+PathOf = Callable[[str], Awaitable[Sequence[Hop]]]
+
+
 class VxpTransport:
-    """Delivery transport to an upstream axis: one ``sendEdoc`` per delivery."""
+    """Delivery transport to an upstream axis: one ``sendEdoc`` per delivery.
+
+    ``path_of`` (the core's ``onward_hops``) gives the path to send on: the hops the
+    message came with, then this node's; without it, only this node's hop (``node``)."""
 
     kind = "peer"
 
-    def __init__(self, client: VxpClient, *, node: str | None = None) -> None:
+    def __init__(
+        self, client: VxpClient, *, node: str | None = None, path_of: PathOf | None = None
+    ) -> None:
         self.client = client
         self.node = node
+        self.path_of = path_of
+
+    async def _hops(self, message: MessageView) -> Sequence[Hop]:
+        if self.path_of is None:
+            return onward((), self.node, message.accepted_at) if self.node else ()
+        try:
+            return await self.path_of(message.id)
+        except GatewayError as exc:  # the store is away: send later, with the whole path
+            raise RetryableDeliveryError(f"path of {message.id} unreadable: {exc}") from exc
 
     async def deliver(self, delivery: DeliveryView, packet: bytes, message: MessageView) -> None:
-        """Send ``packet`` unchanged, with this node's hop in the request; raise retryable
-        or permanent delivery errors."""
+        """Send ``packet`` unchanged, with its path and this node's hop in the request;
+        raise retryable or permanent delivery errors."""
         messagetype = "status" if message.kind == "status" else "edoc"
-        hops = []
-        if self.node:
-            received = getattr(message, "accepted_at", None)
-            hops.append(
-                {
-                    "node": self.node,
-                    "received_at": received.isoformat() if received else None,
-                    "forwarded_at": datetime.now(UTC).isoformat(),
-                }
-            )
+        hops = await self._hops(message)
         try:
             doc_id = await self.client.send_edoc(
                 packet,
@@ -312,9 +336,9 @@ class VxpPoller:
         return handled
 
     async def _ingest(self, doc_id: str) -> bool:
-        raw = await self.client.get_edoc(doc_id)
+        raw, hops = await self.client.get_edoc_with_hops(doc_id)
         try:
-            receipt = await self.gateway.submit(raw, self.caller, via="vxp-upstream")
+            receipt = await self.gateway.submit(raw, self.caller, via="vxp-upstream", hops=hops)
         except Unavailable as exc:
             log.warning("vxp.ingest_deferred", doc_id=doc_id, code=exc.code)
             return False

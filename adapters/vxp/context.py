@@ -17,7 +17,7 @@ from adapters.vxp.accounts import SystemAccounts
 from adapters.vxp.refusals import AuditChainSink, RefusalSink
 from adapters.vxp.signing import DEFAULT_SKEW, ReplayGuard, SignedRequest
 from gateway import appkeys
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 from gateway.errors import RequestInvalid
 from gateway.ports import Core
 
@@ -90,13 +90,6 @@ def context_of(request: web.Request) -> VxpContext:
         )
         state["context"] = context
     return context
-
-
-def field(item: Any, name: str, default: Any = None) -> Any:
-    """Read ``name`` from a mapping or an object (core items are dataclasses or dicts)."""
-    if isinstance(item, Mapping):
-        return item.get(name, default)
-    return getattr(item, name, default)
 
 
 def required(signed: SignedRequest, name: str) -> str:

@@ -37,6 +37,7 @@ VXP_ERROR_CODES: dict[type[BaseException], str] = {
     core.RecipientNotAllowed: RECIPIENT_LOCKED,
     core.NotFound: BAD_FILE,
     core.PayloadTooLarge: BAD_FILE,
+    core.RequestTimeout: BAD_FILE,
     core.CodeUnknown: UNKNOWN_RECIPIENT,
     core.AgencyInactive: RECIPIENT_LOCKED,
     core.AgencyDissolved: RECIPIENT_LOCKED,

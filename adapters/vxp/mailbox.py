@@ -15,8 +15,7 @@ transfer (the delivery is ``failed``, never 01), ``processing`` only records. St
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +23,13 @@ import structlog
 from aiohttp import web
 
 from adapters.vxp import errors as vxp
-from adapters.vxp.context import context_of, field, read_body, required
+from adapters.vxp.context import context_of, read_body, required
 from adapters.vxp.sdk_wire import CRLF
 from adapters.vxp.signing import VIETNAM, SignedRequest, file_hash_matches
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
+from gateway.core.hops import parse_hops_text
+from gateway.core.views import InboxItem, RecipientState, SentItem
+from gateway.credentials.auth import Caller
 from gateway.errors import FileHashMismatch, GatewayError, RequestInvalid
 
 log = structlog.get_logger("adapters.vxp")
@@ -134,30 +135,17 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
         raise FileHashMismatch("sendEdoc needs a signed hash-file header")
     packet = packet_as_sent(raw, claimed)
     request[BODY_KEY] = packet
-    hops = _hops(signed.get("hops"))
+    hops = parse_hops_text(signed.get("hops"))  # signed: authenticated as the caller's
     core = context_of(request).core
     try:  # a duplicate is answered by the core itself: the original receipt, OK
-        receipt = await core.submit(packet, caller, via="vxp")
+        receipt = await core.submit(
+            packet, replace(caller, remote=request.remote), via="vxp", hops=hops
+        )
     except (GatewayError, EdxmlError) as exc:
         raise CoreRefused(exc) from exc
-    if hops:
-        # The core does not store hops yet: they are logged beside the message id.
-        log.info("vxp.hops", message_id=receipt.message_id, hops=hops)
-    return vxp.ok_body(DocId=receipt.message_id, receipt=receipt.as_dict(), hops=hops)
-
-
-def _hops(value: str | None) -> list[dict[str, Any]]:
-    """Parse the signed ``hops`` header: a JSON list of {node, received_at, forwarded_at}."""
-    if not value:
-        return []
-    try:
-        hops = json.loads(value)
-    except ValueError as exc:
-        raise RequestInvalid("the hops header is not JSON") from exc
-    if not isinstance(hops, list) or not all(isinstance(h, dict) for h in hops):
-        raise RequestInvalid("the hops header must be a JSON list of objects")
-    keys = ("node", "received_at", "forwarded_at")
-    return [{k: (None if h.get(k) is None else str(h[k])) for k in keys} for h in hops[:32]]
+    return vxp.ok_body(
+        DocId=receipt.message_id, receipt=receipt.as_dict(), hops=[h.wire() for h in hops]
+    )
 
 
 async def get_received_edoc_list(
@@ -193,31 +181,35 @@ async def _pending(
     items = await context_of(request).core.inbox(caller, after=None, limit=_limit(signed))
     if kind is None:
         return list(items)
-    return [item for item in items if field(item, "kind") == kind]
+    return [item for item in items if item.kind == kind]
 
 
-def _knobstick(item: Any) -> dict[str, Any]:
+def _knobstick(item: InboxItem) -> dict[str, Any]:
     # Items in the inbox are delivered and not yet acknowledged: pending for the receiver.
     return {
-        "docId": field(item, "message_id"),
+        "docId": item.message_id,
         "serviceType": SERVICE_TYPE,
-        "messageType": _vxp_type(field(item, "kind", "document")),
-        "from": field(item, "sender"),
-        "to": field(item, "recipient"),
+        "messageType": _vxp_type(item.kind),
+        "from": item.sender,
+        "to": item.recipient,
         "status": "pending",
         "status_desc": "Chờ nhận / waiting to be fetched",
-        "created_time": when(field(item, "accepted_at")),
-        "updated_time": when(field(item, "delivered_at") or field(item, "accepted_at")),
-        "documentId": field(item, "document_id"),
-        "contentSha256": field(item, "content_sha256"),
+        "created_time": when(item.accepted_at),
+        "updated_time": when(item.delivered_at or item.accepted_at),
+        "documentId": item.document_id,
+        "contentSha256": item.content_sha256,
     }
 
 
 async def get_edoc(request: web.Request, signed: SignedRequest, caller: Caller) -> dict[str, Any]:
-    """``getEdoc``: ``data`` is the base64 of the exact packet bytes."""
+    """``getEdoc``: ``data`` is the base64 of the exact packet bytes; ``hops`` (beside the
+    fields the SDK reads) the path a node pulling from here stores: the hops the message
+    came with, then this node's own (``gateway.core.hops``)."""
     doc_id = required(signed, "docId")
-    packet = await context_of(request).core.fetch(caller, doc_id)
-    return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"))
+    core = context_of(request).core
+    packet = await core.fetch(caller, doc_id)
+    hops = [h.wire() for h in await core.onward_hops(doc_id, caller)]
+    return vxp.ok_body(data=base64.b64encode(packet).decode("ascii"), hops=hops)
 
 
 async def download_edoc(
@@ -258,42 +250,31 @@ async def get_sent_edoc_list(
     core = context_of(request).core
     items = await core.sent(caller, limit=min(_limit(signed), SENT_LIMIT))
     kind = _message_kind(signed)
-    rows: list[dict[str, Any]] = []
-    for item in items:
-        if kind is not None and field(item, "kind", "document") != kind:
-            continue
-        trace = await core.trace(caller, field(item, "message_id"))
-        statuses = _latest_statuses(field(trace, "statuses", ()))
-        for delivery in field(trace, "deliveries", ()) or ():
-            rows.append(_sent_row(item, delivery, statuses))
+    rows = [
+        _sent_row(item, recipient)
+        for item in items
+        if kind is None or item.kind == kind
+        for recipient in item.recipients
+    ]
     return vxp.ok_body(data=rows)
 
 
-def _sent_row(item: Any, delivery: Any, statuses: dict[str, str]) -> dict[str, Any]:
-    recipient = field(delivery, "resolved_code") or field(delivery, "recipient_code")
-    state = field(delivery, "state") or ""
-    send_status, send_desc = SEND_STATUSES.get(state, (state, state))
-    status_code = statuses.get(recipient) or statuses.get(field(delivery, "recipient_code"))
+def _sent_row(item: SentItem, recipient: RecipientState) -> dict[str, Any]:
+    send_status, send_desc = SEND_STATUSES.get(recipient.state, (recipient.state,) * 2)
+    status_code = recipient.status_code or ""
     return {
-        "senderDocId": field(item, "message_id"),
-        "receiverDocId": field(item, "message_id"),
+        "senderDocId": item.message_id,
+        "receiverDocId": item.message_id,
         "serviceType": SERVICE_TYPE,
-        "messageType": _vxp_type(field(item, "kind", "document")),
-        "fromCode": field(item, "sender"),
-        "toCode": recipient,
-        "title": field(item, "document_id"),
-        "notation": field(item, "document_id"),
-        "sentTime": when(field(item, "accepted_at")),
-        "receivedTime": when(field(delivery, "acked_at") or field(delivery, "delivered_at")),
+        "messageType": _vxp_type(item.kind),
+        "fromCode": item.sender,
+        "toCode": recipient.resolved_code or recipient.recipient_code,
+        "title": item.document_id,
+        "notation": item.document_id,
+        "sentTime": when(item.accepted_at),
+        "receivedTime": when(recipient.acked_at or recipient.delivered_at),
         "sendStatus": send_status,
         "sendStatusDesc": send_desc,
-        "receiveStatus": status_code or "",
-        "receiveStatusDesc": STATUS_NAMES.get(status_code or "", ""),
+        "receiveStatus": status_code,
+        "receiveStatusDesc": STATUS_NAMES.get(status_code, ""),
     }
-
-
-def _latest_statuses(history: Iterable[Any]) -> dict[str, str]:
-    latest: dict[str, str] = {}
-    for entry in history or ():
-        latest[field(entry, "recipient_code")] = field(entry, "status_code")
-    return latest

@@ -1,11 +1,11 @@
 """One audit record for each refusal the VXP door decides itself.
 
 Refusals of a packet by the core (edXML, signature, routing, sender binding) are audited by
-the core where it decides them (``gateway.intake``); everything the door decides before or
+the core where it decides them (``gateway.core.intake``); everything the door decides before or
 beside the core (signature, network, freshness, replay, size, ``hash-file``, a missing
 parameter, an unknown document) is recorded here, at the decision point, with door ``vxp``,
-the system the request claimed, the operation and both codes. The VXP answer is HTTP 200,
-so the edge middleware (``gateway.refusal_audit``) never audits it a second time.
+the system the request claimed, the operation and both codes; nothing else writes a second
+record (the core marks the errors it audited, ``gateway.audit.refusals.is_audited``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit_refusals import record_refusal
-from gateway.refusal_audit import mark_audited
+from gateway.audit.refusals import record_refusal
 
 log = structlog.get_logger("adapters.vxp.refusals")
 
@@ -66,14 +65,13 @@ class RefusalSink(Protocol):
 
 
 class AuditChainSink:
-    """Writes refusals to the gateway's audit chain (``gateway.audit``)."""
+    """Writes refusals to the gateway's audit chain (``gateway.audit.chain``)."""
 
     def __init__(self, engine_of: Callable[[], AsyncEngine | None]) -> None:
         self._engine_of = engine_of
 
     async def record(self, refusal: VxpRefusal) -> None:
         """Append one ``rejected`` record; a store failure is logged, the answer still goes."""
-        mark_audited()
         engine = self._engine_of()
         if engine is None:
             log.warning("vxp.refusal_not_audited", op=refusal.op, code=refusal.code)

@@ -29,7 +29,7 @@ from adapters.vxp.context import STATE, AgencyRegistry, VxpContext, context_of
 from adapters.vxp.refusals import RefusalSink, VxpRefusal
 from adapters.vxp.signing import VIETNAM, SignedRequest
 from edxml.errors import EdxmlError
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 from gateway.errors import GatewayError, RequestInvalid
 from gateway.ports import Core
 
@@ -55,7 +55,7 @@ def build_vxp_app(
     Anything not given is taken, on the first request, from the parent application through
     ``gateway.appkeys`` (``GATEWAY``, ``DIRECTORY``, ``ENGINE``, ``SETTINGS``: systems, clock
     skew and packet limit). ``directory`` answers the agency lists (iterable of
-    ``gateway.directory.Agency``); ``registry`` backs ``registerAgency``/``deleteAgency``
+    ``gateway.directory.resolver.Agency``); ``registry`` backs ``registerAgency``/``deleteAgency``
     (refused when absent); ``sink`` records refusals (default: the audit chain).
     """
     app = web.Application()
@@ -97,7 +97,7 @@ def _endpoint(op: str, handler: Handler) -> Callable[[web.Request], Awaitable[we
                     op=op,
                     code=exc.code,
                     vxp_code=vxp.vxp_error_code(exc),
-                    message_en=exc.text_en,
+                    message_en=f"{exc.message_en}: {exc.detail}" if exc.detail else exc.message_en,
                     claimed_system=system.id if system is not None else claimed,
                     authenticated=system is not None,
                     remote=request.remote,

@@ -24,9 +24,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -43,6 +42,7 @@ from adapters.vxp.sdk_wire import (
     sdk_file_hash,
     sdk_timestamp,
 )
+from gateway.credentials.replay import ReplayCache
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 __all__ = [
@@ -146,29 +146,20 @@ class SignedRequest:
 class ReplayGuard:
     """Remembers recently seen request signatures and refuses a second use within ``window``.
 
-    In memory and per process: a shared deployment runs one VXP endpoint per process behind
-    sticky routing or accepts that a replay across processes is only caught by the timestamp
-    skew bound.
+    The VXP form of the gateway's one replay cache (``gateway.credentials.replay``): in memory
+    and per process, so across processes a replay is only caught by the timestamp skew bound.
     """
 
     def __init__(self, window: timedelta = DEFAULT_SKEW * 2, max_entries: int = 100_000) -> None:
-        self._window = window.total_seconds()
-        self._max = max_entries
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = ReplayCache(window.total_seconds(), max_entries)
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def check_and_remember(self, key: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         """Record ``key``; raise :class:`AuthReplay` when it was already seen in the window."""
-        now = clock()
-        with self._lock:
-            while self._seen:
-                oldest, at = next(iter(self._seen.items()))
-                if now - at <= self._window and len(self._seen) < self._max:
-                    break
-                del self._seen[oldest]
-            if key in self._seen:
-                raise AuthReplay("the same signed headers were already used")
-            self._seen[key] = now
+        if not self._cache.check_and_add(key, clock()):
+            raise AuthReplay("the same signed headers were already used")
 
 
 def verify_signature(

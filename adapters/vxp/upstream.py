@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapters.vxp.client import VxpClient, VxpPoller, VxpTransport
+from adapters.vxp.client import PathOf, VxpClient, VxpPoller, VxpTransport
 from gateway import appkeys
-from gateway.auth import Caller
+from gateway.credentials.auth import Caller
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,14 @@ class UpstreamLink:
     extra_agencies: tuple[str, ...] = ()
 
 
-def upstream_transport(link: UpstreamLink, *, node: str | None = None) -> VxpTransport:
-    """Return the ``peer`` transport that forwards deliveries to ``link``; ``node`` (this
-    node's code) is recorded as a hop in each forwarding request."""
-    return VxpTransport(VxpClient(link.url, link.system_id, link.secret), node=node)
+def upstream_transport(
+    link: UpstreamLink, *, node: str | None = None, path_of: PathOf | None = None
+) -> VxpTransport:
+    """Return the ``peer`` transport that forwards deliveries to ``link``; each forwarding
+    request carries the message's path (``path_of``: the core's ``onward_hops``), else
+    ``node`` (this node's code) as the only hop."""
+    client = VxpClient(link.url, link.system_id, link.secret)
+    return VxpTransport(client, node=node, path_of=path_of)
 
 
 def upstream_caller(link: UpstreamLink, agencies: Iterable[object]) -> Caller:

@@ -14,7 +14,7 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway import audit
+from gateway.audit import chain as audit
 from gateway.config import load_settings
 from gateway.store.database import create_engine
 from gateway.store.models import Delivery, Message, StatusHistory

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from gateway.backup import create_backup, summary
+from gateway.backup.restore import restore_backup
+from gateway.backup.snapshot import create_backup, summary
 from gateway.config import load_settings
-from gateway.restore import restore_backup
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="gateway TOML file (else EDOC_ variables)")

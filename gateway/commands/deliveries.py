@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gateway.app import delivery_transports
-from gateway.broker import Broker, DeliveryTask
 from gateway.commands.guard import fail
 from gateway.config import load_settings
-from gateway.delivery import DeliveryService, close_transports
-from gateway.duties import Scheduler
-from gateway.duties_builtin import outbox_duty
+from gateway.delivery.broker import Broker, DeliveryTask
+from gateway.delivery.workers import DeliveryService, close_transports
 from gateway.errors import GatewayError
 from gateway.nodekey import load_key, uses_protected_key
+from gateway.ops.duties import Scheduler
+from gateway.ops.duties_builtin import outbox_duty
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.blob_stores import close_blob_store, open_blob_store

@@ -30,10 +30,10 @@ from edxml.build import build, new_document, status_message
 from edxml.model import Business, BusinessDocType, Code, Organization, ResponseFor, StatusCode
 from edxml.signature import sign
 from gateway.app import build_app
-from gateway.auth import sign_request
 from gateway.commands.local_services import LocalRabbitMQ, free_port, make_dev_pki, port_open
 from gateway.config import load_settings
-from gateway.topology import Names, topology
+from gateway.credentials.auth import sign_request
+from gateway.delivery.topology import Names, topology
 
 SENDER, PUSH, PULL = "000.00.00.G22", "000.00.00.H17", "000.00.00.H41"
 SECRETS = {"demo-vpcp": "demo-secret-vpcp", "demo-push": "demo-secret-push", "demo-pull": "d-p"}

@@ -19,12 +19,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import directory_ops as ops
 from gateway.commands.guard import fail
-from gateway.directory import Endpoint, agency_to_record, normalize_code, parse_datetime
-from gateway.directory_io import FORMATS, guess_format, to_csv, to_json
-from gateway.directory_sql import SqlDirectory
-from gateway.directory_store import certificate_rows, change_log, find_agency, load_agencies
+from gateway.directory import changes as ops
+from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
+from gateway.directory.live import SqlDirectory
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
+from gateway.directory.store import find_agency, load_agencies
 from gateway.errors import CodeUnknown, GatewayError
 from gateway.store.database import create_engine, create_schema
 

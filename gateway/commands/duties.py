@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from gateway.commands.systems import cli_logging
 from gateway.config import Settings
-from gateway.credentials_setup import open_systems_store
-from gateway.directory_sync import DirectorySource
-from gateway.duties import DutyLeases, default_owner, run_duty
-from gateway.duties_builtin import NAMES, build_duties, directory_source
+from gateway.credentials.setup import open_systems_store
+from gateway.directory.sync import DirectorySource
 from gateway.errors import GatewayError
+from gateway.ops.duties import DutyLeases, default_owner, run_duty
+from gateway.ops.duties_builtin import NAMES, build_duties, directory_source
 from gateway.store.database import create_engine, create_schema
 
 app = typer.Typer(help="Scheduled duties: list them, run one now.", no_args_is_help=True)
@@ -120,7 +120,7 @@ async def run_named(settings: Settings, name: str, source: DirectorySource | Non
         await create_schema(engine)
         broker = None
         if name == "outbox-sweep":
-            from gateway.broker import Broker
+            from gateway.delivery.broker import Broker
 
             broker = Broker()
             await broker.connect(settings.amqp.url, prefetch=1, ladder=settings.amqp.retry_ladder)

@@ -12,8 +12,8 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import operators
 from gateway.config import load_settings
+from gateway.credentials import operators
 from gateway.errors import GatewayError
 from gateway.store.database import create_engine, create_schema
 

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from gateway.commands.audit import ConfigOption, parse_when, store_connection
-from gateway.directory_store import load_activity, load_agencies
-from gateway.reports import ActivityReport, DirectoryEntry, activity_report
+from gateway.directory.records import load_activity
+from gateway.directory.store import load_agencies
+from gateway.ops.reports import ActivityReport, DirectoryEntry, activity_report
 
 app = typer.Typer(help="Reports for operators.", no_args_is_help=True)
 

@@ -24,7 +24,13 @@ def serve(
         typer.echo(f"error: cannot load configuration / không đọc được cấu hình: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level)
-    app = build_app(settings, with_workers=workers)
+    try:
+        app = build_app(settings, with_workers=workers)
+    except (OSError, ValueError) as exc:  # trust anchors, calendar, node key: read at build
+        typer.echo(
+            f"error: cannot read the node's files / không đọc được tệp của nút: {exc}", err=True
+        )
+        raise typer.Exit(2) from None
     web.run_app(app, host=settings.listen.host, port=settings.listen.port, access_log=None)
 
 

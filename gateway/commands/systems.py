@@ -3,7 +3,8 @@
 ``add ID --agencies A,B [--profile strict|sdk] [--secret-stdin]`` creates a system (a secret
 is generated and printed once unless one is read from stdin), ``rotate ID [--secret-stdin]
 [--overlap-days N]`` gives it a new secret while the previous one keeps working for the
-overlap, ``disable`` / ``enable`` switch it, ``list`` / ``show`` print it (never a secret).
+overlap, ``disable`` / ``enable`` switch it, ``list`` / ``show`` print it (never a secret),
+``revoke-token TOKEN`` (or ``revoke-token ID --system S``) revokes one bearer token.
 Every running gateway sees a change within seconds. The store and the credentials key come
 from ``--config`` (``store.url``, ``[credentials]``) and the ``EDOC_`` environment.
 """
@@ -20,9 +21,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from gateway.credentials import IssuedSecret, SystemSpec, SystemView
-from gateway.credentials_setup import open_systems_store
-from gateway.credentials_store import SystemsStore
+from gateway.credentials.registry import IssuedSecret, SystemSpec, SystemView
+from gateway.credentials.setup import open_systems_store
+from gateway.credentials.store import SystemsStore
 from gateway.errors import GatewayError
 from gateway.logging import configure_logging
 from gateway.store.database import create_engine, create_schema
@@ -214,3 +215,38 @@ def show(
         return await store.show(system_id)
 
     _print(run_with_store(config, work).as_dict())
+
+
+@app.command("revoke-token")
+def revoke_token(
+    token: Annotated[
+        str, typer.Argument(metavar="TOKEN|ID", help="the bearer token, or its id with --system")
+    ],
+    system_id: Annotated[
+        str | None, typer.Option("--system", help="the system the token id belongs to")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (audit)")] = None,
+    config: Config = None,
+    actor: Actor = "cli",
+) -> None:
+    """Revoke one bearer token before it expires: every gateway refuses it within seconds."""
+    from gateway.config import load_settings
+    from gateway.credentials.tokens import TokenName, parse_token
+    from gateway.credentials.tokens import revoke_token as revoke
+
+    name = parse_token(token) if "." in token else None
+    if name is None:
+        if not system_id:
+            raise fail(
+                "SYSTEM_INVALID",
+                "give the whole token, or its id with --system",
+                "Cần mã thông báo đầy đủ, hoặc mã định danh của nó kèm --system",
+            )
+        name = TokenName(system_id, token)
+    ttl = load_settings(config).limits.token_ttl_s
+
+    async def work(store: SystemsStore) -> bool:
+        return await revoke(store.engine, name, actor=actor, token_ttl_s=ttl, reason=reason)
+
+    revoked = run_with_store(config, work)
+    _print({"system": name.system_id, "token_id": name.token_id, "revoked": revoked})

@@ -1,6 +1,6 @@
 """What the legal review needs to know of the attachments, and whether it needs their bytes.
 
-The intake checks run in worker processes (``gateway.intake_checks``) that already decode
+The intake checks run in worker processes (``gateway.core.intake_checks``) that already decode
 every attachment. There :func:`attachment_facts` records what the review reports of each
 one (digest, real type, macros) and whether it, or a file inside it, is a PDF, so that
 the review reads the bytes themselves only for what cannot be summed up: the malware scan

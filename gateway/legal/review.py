@@ -122,7 +122,7 @@ class LegalReview:
         """Review one packet; return the report or raise the refusal (never stored then).
 
         ``contents``: the attachments summed up by the intake checks
-        (``gateway.intake_checks.Checked.contents``); computed here when not given."""
+        (``gateway.core.intake_checks.Checked.contents``); computed here when not given."""
         policy = self.systems.get(system_id, SystemPolicy())
         warnings: list[dict[str, str]] = []
         entries: list[dict[str, Any]] = []

@@ -23,7 +23,7 @@ from sqlalchemy import String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway import audit
+from gateway.audit import chain as audit
 from gateway.errors import NotFound, StoreError
 from gateway.legal.errors import MessageGone
 from gateway.store import repository as repo

@@ -9,12 +9,12 @@ from typing import Any
 from cryptography import x509
 
 from gateway.config import Settings
-from gateway.credentials import CallingSystems, SystemPolicies, as_registry
-from gateway.health import Check, CheckFailed
+from gateway.credentials.registry import CallingSystems, SystemPolicies, as_registry
 from gateway.legal.pdf_signatures import DocumentTrust
 from gateway.legal.review import AgencyLookup, LegalReview, SystemPolicy
 from gateway.legal.revocation import RevocationPolicy
 from gateway.legal.scanner import ClamdScanner, ScannerUnreachable
+from gateway.ops.health import Check, CheckFailed
 
 
 def load_document_anchors(settings: Settings) -> tuple[x509.Certificate, ...]:
@@ -50,7 +50,7 @@ def review_from_settings(
 async def apply_review(
     review: LegalReview, raw: bytes, checked: Any, system_id: str, directory: Any
 ) -> Any:
-    """Review a checked packet (``gateway.intake_checks.Checked``); return it with the
+    """Review a checked packet (``gateway.core.intake_checks.Checked``); return it with the
     report attached (``legal``) and the review's warnings added, or raise the refusal."""
     report = await review.review(
         raw,

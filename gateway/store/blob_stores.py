@@ -28,7 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import NotFound, StoreError
-from gateway.store.blobs import BlobStore, FileBlobStore
+from gateway.ports import BlobStore
+from gateway.store.blobs import FileBlobStore
 from gateway.store.database import transaction, translate_errors
 from gateway.store.models import Blob
 

@@ -8,28 +8,11 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
 
 from gateway.errors import NotFound, StoreError
-from gateway.metrics import STORE_ERRORS
+from gateway.ops.metrics import STORE_ERRORS
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
-
-
-class BlobStore(Protocol):
-    """Where packet bytes live; the database keeps only their key."""
-
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its key (SHA-256 hex); storing it again is a no-op."""
-        ...
-
-    async def get(self, key: str) -> bytes:
-        """Return the bytes stored under ``key``; ``NotFound`` when there are none."""
-        ...
-
-    async def delete(self, key: str) -> None:
-        """Remove the bytes stored under ``key`` (a takedown); no error when absent."""
-        ...
 
 
 class FileBlobStore:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.errors import DuplicateMessage, StoreError
-from gateway.metrics import STORE_ERRORS
+from gateway.ops.metrics import STORE_ERRORS
 from gateway.store import models  # noqa: F401  (registers the tables on Base.metadata)
 from gateway.store.base import Base
 

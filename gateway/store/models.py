@@ -155,3 +155,20 @@ class Blob(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MessageHop(Base):
+    """One node a relayed message passed through before reaching this node, oldest first
+    (``seq`` from 0), as the relaying side reported it (``gateway.store.hops``)."""
+
+    __tablename__ = "message_hops"
+
+    message_id: Mapped[str] = mapped_column(String(32), ForeignKey("messages.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(String(100))
+    # Times as the node that reported them wrote them (ISO 8601 text, not re-interpreted).
+    received_at: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    forwarded_at: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reported_by: Mapped[str] = mapped_column(String(100))  # the calling system that carried it
+    via: Mapped[str] = mapped_column(String(32))  # the door: vxp (signed header), vxp-upstream
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())

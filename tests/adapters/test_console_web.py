@@ -15,10 +15,11 @@ from yarl import URL
 
 from adapters.console.app import build_console_app
 from adapters.console.session import SessionStore
-from gateway import appkeys, audit, operators
-from gateway.directory import InMemoryDirectory
-from gateway.health import HealthChecker
-from gateway.refusal_audit import refusal_audit_middleware
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.credentials import operators
+from gateway.directory.resolver import InMemoryDirectory
+from gateway.ops.health import HealthChecker
 from gateway.store.database import create_engine, create_schema
 from tests.gateway.test_directory_search import catalogue
 
@@ -36,7 +37,7 @@ async def client(tmp_path: Path, directory: InMemoryDirectory) -> AsyncIterator[
     engine = create_engine(f"sqlite:///{tmp_path / 'console.db'}")
     await create_schema(engine)
     await operators.add(engine, "lan", "auditor", PASSWORD, actor="test")
-    root = web.Application(middlewares=[refusal_audit_middleware(lambda _r: engine)])
+    root = web.Application()  # no response-parsing middleware: the console audits itself
     root[appkeys.ENGINE] = engine
     root[ENGINE_KEY] = engine
     root[appkeys.DIRECTORY] = directory

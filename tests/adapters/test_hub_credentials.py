@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from adapters.soap.credentials import HubCredentials
 from adapters.soap.lgsp import APPLICATION_CLAIM, load_trust
-from gateway.auth import Authenticator
 from gateway.config import LimitsSettings, SystemSettings, load_settings
+from gateway.credentials.auth import Authenticator
 from gateway.errors import AuthError
 from tests.pki import make_self_signed
 

@@ -193,7 +193,7 @@ def test_replay_guard_is_bounded() -> None:
     guard = ReplayGuard(max_entries=3)
     for key in "abcd":
         guard.check_and_remember(key, clock=lambda: 1.0)
-    assert len(guard._seen) <= 3
+    assert len(guard) <= 3
 
 
 def test_sdk_file_hash_drops_leading_zeros_like_java() -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import text
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from tests.services import PostgreSQL, free_port, stop_group, wait_until
 from tests.world import (
@@ -320,7 +320,7 @@ async def account(
 
     ``rejected_floor`` is the number of ``rejected`` audit records present before the run.
     """
-    from gateway.audit import verify_chain
+    from gateway.audit.chain import verify_chain
 
     engine = create_engine(store_url)
     try:

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from tests.faults.cluster import REPO, GatewayProcess, NodeConfig, report
 from tests.vxp_client import VxpTestClient

@@ -1,4 +1,4 @@
-"""gateway.access: one place decides who speaks for which agency, whether intake is open and
+"""gateway.core.access: one place decides who speaks for which agency, whether intake is open,
 whether a sender may send and whether each recipient accepts from it; intake uses it (real
 SQLite store, recording broker)."""
 
@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from gateway import directory_ops, directory_store
-from gateway.access import Access, normal_code
-from gateway.audit import AuditRecord
-from gateway.auth import Caller
-from gateway.core import inbox_cursor
-from gateway.directory import InMemoryDirectory
+from gateway.audit.chain import AuditRecord
+from gateway.core.access import Access, normal_code
+from gateway.core.intake import Intake
+from gateway.core.operations import inbox_cursor
+from gateway.credentials.auth import Caller
+from gateway.directory import changes as directory_ops
+from gateway.directory import store as directory_store
+from gateway.directory.resolver import InMemoryDirectory
 from gateway.errors import (
     AgencyDissolved,
     AgencyInactive,
@@ -21,8 +23,7 @@ from gateway.errors import (
     RequestInvalid,
     SenderNotAllowed,
 )
-from gateway.health import Maintenance
-from gateway.intake import Intake
+from gateway.ops.health import Maintenance
 from gateway.store.database import transaction
 from gateway.store.models import Message
 from tests.gateway import test_intake as base

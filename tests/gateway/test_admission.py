@@ -1,4 +1,5 @@
-"""Admission bounds (gateway/admission.py) and the priority gate (gateway/priority_gate.py)."""
+"""Admission bounds (gateway/core/admission.py) and the priority gate
+(gateway/delivery/priority_gate.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import asyncio
 
 import pytest
 
-from gateway.admission import SHED, Admission, Limits, claims_urgent
+from gateway.core.admission import SHED, Admission, Limits, claims_urgent
+from gateway.delivery.priority_gate import PriorityGate
 from gateway.errors import Overloaded
-from gateway.priority_gate import PriorityGate
 
 
 def test_process_and_system_bounds_refuse_and_count() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import metrics, state_metrics
-from gateway.broker import Broker
+from gateway.delivery.broker import Broker
 from gateway.errors import BrokerError, StoreError
+from gateway.ops import metrics, state_metrics
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 from tests.services import free_port

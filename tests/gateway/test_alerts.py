@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import alerts
-from gateway.certs import CertStatus
-from gateway.health import CheckResult, Maintenance, Readiness
+from gateway.ops import alerts
+from gateway.ops.certs import CertStatus
+from gateway.ops.health import CheckResult, Maintenance, Readiness
 from gateway.store.database import create_engine, create_schema, transaction
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

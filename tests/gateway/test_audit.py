@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from gateway import audit
+from gateway.audit import chain as audit
 from gateway.commands.audit import app as audit_cli
 from gateway.store.database import create_engine, create_schema
 

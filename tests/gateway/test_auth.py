@@ -1,12 +1,12 @@
-"""Tests of gateway.auth: request signatures, clock skew, replays, bearer tokens."""
+"""Tests of gateway.credentials.auth: request signatures, clock skew, replays, bearer tokens."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
 
-from gateway.auth import Authenticator, Caller, sign_request
 from gateway.config import AdminSettings, LimitsSettings, SystemSettings
+from gateway.credentials.auth import Authenticator, Caller, sign_request
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 NOW = 1_780_000_000
@@ -142,3 +142,36 @@ def test_only_the_documented_header_forms_are_accepted(
 def test_non_ascii_bearer_token_is_a_clean_refusal(auth: Authenticator) -> None:
     with pytest.raises(AuthError):
         auth.authenticate("GET", "/v1/inbox", {"Authorization": "Bearer tökén"}, b"")
+
+
+def test_headers_are_judged_before_any_body_is_read(auth: Authenticator, clock: Clock) -> None:
+    """What the edge relies on: everything but the MAC is decided from the headers alone."""
+    pending = auth.check_headers("POST", "/v1/messages", signed(nonce="n1"))
+    assert not isinstance(pending, Caller) and pending.system.id == "qlvb.a"
+    assert auth.finish(pending, b"<x/>").system_id == "qlvb.a"
+    with pytest.raises(AuthReplay):  # a used signature is refused before its body is read
+        auth.check_headers("POST", "/v1/messages", signed(nonce="n1"))
+    unknown = sign_request("nobody", "guess", "POST", "/v1/messages", b"", timestamp=NOW)
+    with pytest.raises(AuthError):
+        auth.check_headers("POST", "/v1/messages", unknown)
+    clock.now += 3600
+    with pytest.raises(AuthExpired):  # stale: refused without a body, whatever the MAC
+        auth.check_headers("POST", "/v1/messages", signed(nonce="n2"))
+
+
+def test_a_wrong_mac_is_refused_after_the_body_and_not_remembered(auth: Authenticator) -> None:
+    headers = signed(nonce="n3")
+    pending = auth.check_headers("POST", "/v1/messages", headers)
+    assert not isinstance(pending, Caller)
+    with pytest.raises(AuthError):
+        auth.finish(pending, b"<other/>")
+    again = auth.check_headers("POST", "/v1/messages", headers)  # not taken for a replay
+    assert not isinstance(again, Caller)
+    assert auth.finish(again, b"<x/>").system_id == "qlvb.a"
+
+
+def test_an_admin_token_is_named_like_every_admin(auth: Authenticator) -> None:
+    admin = {"Authorization": "Bearer admin-token", "X-Admin-User": "lan:x\n"}
+    caller = auth.check_headers("GET", "/v1/inbox", admin)
+    assert isinstance(caller, Caller) and caller.role == "admin"
+    assert caller.system_id.startswith("admin:") and caller.system_id.endswith(":lanx")

@@ -1,4 +1,4 @@
-"""Backup and restore of a store (gateway/backup.py, gateway/restore.py), SQLite and PostgreSQL.
+"""Backup and restore of a store (gateway/backup/), SQLite and PostgreSQL.
 
 A small store is filled through the repository and the audit module, backed up, and
 restored into an empty store; then every kind of damage or mismatch is refused before the
@@ -17,16 +17,16 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
-from gateway.backup import MANIFEST, SUMS, create_backup
-from gateway.backup_errors import (
+from gateway.audit import chain as audit
+from gateway.backup.errors import (
     BackupDamaged,
     BackupFailed,
     BackupMismatch,
     RestoreTargetNotEmpty,
     RestoreVerifyFailed,
 )
-from gateway.restore import check_backup, restore_backup
+from gateway.backup.restore import check_backup, restore_backup
+from gateway.backup.snapshot import MANIFEST, SUMS, create_backup
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction

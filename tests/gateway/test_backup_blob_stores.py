@@ -1,4 +1,4 @@
-"""Backup and restore with every blob store (``gateway/backup_blobs.py``), SQLite and PostgreSQL.
+"""Backup and restore with every blob store (``gateway/backup/blobs.py``), SQLite and PostgreSQL.
 
 ``database``: the blobs travel in the dump, are hash-checked from the snapshot and come back
 as rows (or as files for a target on the file store); an altered row fails the backup; blobs
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from gateway.backup import create_backup
-from gateway.backup_errors import BackupFailed, BackupUnsupported
+from gateway.backup.errors import BackupFailed, BackupUnsupported
+from gateway.backup.restore import check_backup, restore_backup
+from gateway.backup.snapshot import create_backup
 from gateway.errors import NotFound
 from gateway.legal.takedown import take_down
-from gateway.restore import check_backup, restore_backup
 from gateway.store.blob_stores import DatabaseBlobStore, open_blob_store
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction

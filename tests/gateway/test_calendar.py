@@ -1,4 +1,4 @@
-"""Tests of gateway.calendar: legal receipt time against config/calendar.toml."""
+"""Tests of gateway.core.calendar: legal receipt time against config/calendar.toml."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.calendar import VIETNAM, OfficeCalendar, calendar_from_dict, load_calendar
+from gateway.core.calendar import VIETNAM, OfficeCalendar, calendar_from_dict, load_calendar
 
 CALENDAR = Path(__file__).resolve().parents[2] / "config" / "calendar.toml"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from gateway import certs, metrics
+from gateway.ops import certs, metrics
 from tests.pki import make_ca, make_leaf, write_pems
 
 

@@ -36,6 +36,7 @@ OPENERS = [
     ["directory", "export"],
     ["directory", "changes"],
     ["directory", "inactive"],
+    ["messages", "trace", "m1"],
 ]
 
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit, audit_query
-from gateway.broker import DeliveryTask
-from gateway.replay import replay_parked
+from gateway.audit import chain as audit
+from gateway.audit import query as audit_query
+from gateway.delivery.broker import DeliveryTask
+from gateway.delivery.replay import replay_parked
 from gateway.store import overview
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction

@@ -10,9 +10,9 @@ from adapters.soap.credentials import HubCredentials
 from adapters.vxp.accounts import SystemAccounts
 from adapters.vxp.auth import authenticate
 from adapters.vxp.signing import VIETNAM, ReplayGuard, sign_headers
-from gateway.auth import Authenticator, sign_request
 from gateway.config import LimitsSettings
-from gateway.credentials import SystemRecord
+from gateway.credentials.auth import Authenticator, sign_request
+from gateway.credentials.registry import SystemRecord
 from gateway.errors import AuthError, AuthExpired, AuthReplay
 
 NOW = datetime(2026, 3, 5, 9, 0, tzinfo=VIETNAM)

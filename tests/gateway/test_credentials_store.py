@@ -10,9 +10,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from gateway.audit import verify_chain
+from gateway.audit.chain import verify_chain
 from gateway.config import SystemSettings
-from gateway.credentials import (
+from gateway.credentials.crypto import SecretBox, load_box, new_key_text
+from gateway.credentials.live import SqlCallingSystems
+from gateway.credentials.registry import (
     CredentialsKeyError,
     StaticSystems,
     SystemExists,
@@ -21,9 +23,7 @@ from gateway.credentials import (
     SystemUnknown,
     as_registry,
 )
-from gateway.credentials_crypto import SecretBox, load_box, new_key_text
-from gateway.credentials_sql import SqlCallingSystems
-from gateway.credentials_store import SystemsStore
+from gateway.credentials.store import SystemsStore
 from gateway.store.database import create_engine, create_schema
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.directory import (
+from gateway.directory.resolver import (
     Agency,
-    Directory,
     Endpoint,
     InMemoryDirectory,
     agency_from_record,
     agency_to_record,
 )
 from gateway.errors import AgencyDissolved, AgencyInactive, CodeUnknown
+from gateway.ports import Directory
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "directory.sample.csv"
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
-from gateway.directory import Agency, Endpoint
-from gateway.directory_certs import add_certificate
-from gateway.directory_io import parse, to_csv, to_json
-from gateway.directory_ops import (
+from gateway.audit import chain as audit
+from gateway.directory.certs import add_certificate
+from gateway.directory.changes import (
     bind_system,
     dissolve,
     import_agencies,
@@ -29,9 +27,12 @@ from gateway.directory_ops import (
     set_status,
     split,
 )
-from gateway.directory_sql import SqlDirectory
-from gateway.directory_store import certificate_rows, change_log, load_agencies
-from gateway.directory_sync import seed, sync_once
+from gateway.directory.formats import parse, to_csv, to_json
+from gateway.directory.live import SqlDirectory
+from gateway.directory.records import certificate_rows, change_log
+from gateway.directory.resolver import Agency, Endpoint
+from gateway.directory.store import load_agencies
+from gateway.directory.sync import seed, sync_once
 from gateway.errors import AgencyDissolved, AgencyInactive, CodeUnknown, DirectoryChangeRefused
 from gateway.store.database import create_engine, create_schema
 from tests import pki

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from gateway.directory import Agency, InMemoryDirectory
-from gateway.directory_search import DirectoryIndex, fold
+from gateway.directory.resolver import Agency, InMemoryDirectory
+from gateway.directory.search import DirectoryIndex, fold
 
 PROVINCES = ["Hà Nội", "Nghệ An", "Sơn La", "Đà Nẵng", "Thừa Thiên Huế", "Cần Thơ", "Lào Cai"]
 

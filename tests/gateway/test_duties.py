@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.config import load_settings
-from gateway.credentials import SystemSpec
-from gateway.credentials_crypto import SecretBox, new_key_text
-from gateway.credentials_sql import SqlCallingSystems
-from gateway.credentials_store import SystemsStore
-from gateway.duties import Duty, DutyLeases, Scheduler, duties_check, run_duty
-from gateway.duties_builtin import (
+from gateway.credentials.crypto import SecretBox, new_key_text
+from gateway.credentials.live import SqlCallingSystems
+from gateway.credentials.registry import SystemSpec
+from gateway.credentials.store import SystemsStore
+from gateway.ops.duties import Duty, DutyLeases, Scheduler, duties_check, run_duty
+from gateway.ops.duties_builtin import (
     AUDIT_CHAIN_OK,
     apply_inactivity,
     build_duties,
@@ -22,7 +22,7 @@ from gateway.duties_builtin import (
     months_before,
     verify_audit,
 )
-from gateway.metrics import DIRECTORY_LAST_SYNC
+from gateway.ops.metrics import DIRECTORY_LAST_SYNC
 from gateway.store.database import create_engine, create_schema
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -212,7 +212,7 @@ async def test_readiness_check_reports_duties(engine) -> None:
 async def test_http_directory_source(aiohttp_server) -> None:
     from aiohttp import web
 
-    from gateway.duties_builtin import HttpSource
+    from gateway.ops.duties_builtin import HttpSource
 
     async def agencies(_request: web.Request) -> web.Response:
         return web.json_response({"data": [{"code": "000.00.00.H41", "name": "UBND Nghệ An"}]})

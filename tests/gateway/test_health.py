@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ops import build_ops_app
-from gateway import audit, health
+from gateway.audit import chain as audit
+from gateway.credentials.admin import fingerprint
+from gateway.ops import health
 from gateway.store.database import create_engine, create_schema
 from tests.pki import expired_leaf, make_ca, make_leaf, write_pems
 
@@ -172,11 +174,15 @@ async def test_ops_endpoints_and_maintenance_switch(
     async with engine.connect() as conn:
         records = await audit.entries(conn)
         assert await audit.verify_chain(conn) == []
-    assert [(r.event, r.actor) for r in records] == [
-        ("maintenance.on", "admin:0"),
-        ("maintenance.off", "admin:0"),
+    admin_actor = f"admin:{fingerprint('t0k')}"  # one actor format at every admin door
+    assert [(r.event, r.actor, r.outcome) for r in records] == [
+        ("rejected", None, "AUTH_FAILED"),  # each refusal audited once, where decided
+        ("rejected", None, "AUTH_FAILED"),
+        ("maintenance.on", admin_actor, "ok"),
+        ("maintenance.off", admin_actor, "ok"),
     ]
-    assert records[0].detail == {"reason": "nâng cấp"}
+    assert records[0].detail is not None and records[0].detail["door"] == "ops"
+    assert records[2].detail == {"reason": "nâng cấp"}
 
 
 async def test_readyz_names_failing_checks(aiohttp_client: Any) -> None:

@@ -1,4 +1,4 @@
-"""Tests of gateway.intake with a real SQLite store and a recording broker stand-in.
+"""Tests of gateway.core.intake with a real SQLite store and a recording broker stand-in.
 
 The broker is replaced here (its own tests use a real RabbitMQ) so that these tests can
 observe what intake publishes and simulate a broker that refuses.
@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from edxml.build import build, new_document, status_message
 from edxml.errors import EdxmlError
 from edxml.model import Business, BusinessDocType, Code, Organization, ResponseFor, StatusCode
-from gateway.audit import AuditRecord
-from gateway.auth import Caller
-from gateway.broker import DeliveryTask
-from gateway.calendar import VIETNAM, OfficeCalendar
-from gateway.directory import InMemoryDirectory
+from gateway.audit.chain import AuditRecord
+from gateway.core.calendar import VIETNAM, OfficeCalendar
+from gateway.core.intake import Intake
+from gateway.credentials.auth import Caller
+from gateway.delivery.broker import DeliveryTask
+from gateway.directory.resolver import InMemoryDirectory
 from gateway.errors import BrokerError, DocumentUnknown, GatewayError, SenderNotAllowed
-from gateway.intake import Intake
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
@@ -237,3 +237,25 @@ async def test_recall_records_13_and_answer_15(intake: Intake, engine: AsyncEngi
     late = status_message(sender=Organization(organ_id=H41), document=doc, code=3)
     with pytest.raises(GatewayError):
         await intake.accept(build(late), RECEIVER)
+
+
+async def test_status_from_a_stranger_is_answered_as_an_unknown_document(intake: Intake) -> None:
+    """An agency that neither sent nor received a document learns nothing of it: its status
+    is refused exactly as a status for a DocumentId that does not exist."""
+    receipt = await intake.accept(document(to=(H41,)), SENDER)
+    stranger = Caller("SYS-H17", frozenset({H17}))
+
+    def status_for(document_id: str) -> bytes:
+        doc = ResponseFor(organ_id=G22, document_id=document_id)
+        return build(status_message(sender=Organization(organ_id=H17), document=doc, code=1))
+
+    missing = "000.00.00.G22,2026/01/05,999/VPCP-TH"
+    with pytest.raises(GatewayError) as real:
+        await intake.accept(status_for(receipt.document_id), stranger)
+    with pytest.raises(GatewayError) as absent:
+        await intake.accept(status_for(missing), stranger)
+    assert type(real.value) is type(absent.value) is DocumentUnknown
+    assert real.value.text_en.replace(receipt.document_id, "ID") == absent.value.text_en.replace(
+        missing, "ID"
+    )
+    assert real.value.path == absent.value.path

@@ -9,7 +9,7 @@ import pytest
 from edxml.build import build, new_document
 from edxml.errors import EdxmlError
 from edxml.model import Code, Organization
-from gateway.intake_checks import CheckPool, run_checks
+from gateway.core.intake_checks import CheckPool, run_checks
 
 NOW = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)
 

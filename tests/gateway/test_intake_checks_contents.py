@@ -12,7 +12,7 @@ import pytest
 
 from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Envelope, Organization
-from gateway.intake_checks import CheckPool, run_checks
+from gateway.core.intake_checks import CheckPool, run_checks
 from gateway.legal.review import LegalReview
 from tests.pdf_pki import RevocableCA, RevocationServer, blank_pdf, sign_pdf
 

@@ -9,8 +9,8 @@ import logging
 import pytest
 import structlog
 
-from gateway import metrics
 from gateway.logging import configure_logging, get_logger, log_stage
+from gateway.ops import metrics
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def lines(stream: io.StringIO) -> list[dict]:
 
 
 def test_lines_are_json_with_timestamp_level_and_context(stream: io.StringIO) -> None:
-    log = get_logger("gateway.intake", message_id="m1", sender="000.00.00.G22")
+    log = get_logger("gateway.core.intake", message_id="m1", sender="000.00.00.G22")
     log.info("packet.accepted", document_id="d1", recipient="000.00.01.H01")
     log.debug("hidden at info level")
     [line] = lines(stream)

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import metrics
+from gateway.ops import metrics
 
 REQUIRED = {
     "edoc_gateway_packets_received",

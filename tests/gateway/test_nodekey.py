@@ -22,9 +22,9 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 
 from adapters.push.signature import sign_request as sign_push
 from adapters.push.signature import verify_request
-from gateway.auth import sign_request
 from gateway.config import load_settings
-from gateway.health import CheckFailed
+from gateway.core.receipts import NodeIdentity, Receipt, signed_receipt_xml
+from gateway.credentials.auth import sign_request
 from gateway.nodekey import (
     NodeKeyUnavailable,
     Pkcs11RsaKey,
@@ -32,7 +32,7 @@ from gateway.nodekey import (
     load_identity,
     signing_check,
 )
-from gateway.receipts import NodeIdentity, Receipt, signed_receipt_xml
+from gateway.ops.health import CheckFailed
 from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import Credential, make_ca, make_leaf, new_key
 from tests.softhsm import MODULE, SoftHsm
@@ -186,7 +186,7 @@ def test_token_signatures_serve_push_requests_and_pss(token: dict[str, Any]) -> 
 
 LOAD = """
 import json, sys
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.config import load_settings
 from gateway.nodekey import NodeKeyUnavailable, load_identity
 try:

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from gateway import audit, operators
+from gateway.audit import chain as audit
 from gateway.cli import app as cli
+from gateway.credentials import operators
 from gateway.store.database import create_engine, create_schema
 
 GOOD = "mật-khẩu-đủ-dài-2026"

@@ -1,4 +1,4 @@
-"""Tests of gateway.receipts: JSON form and the node-signed XML receipt (real xmlsec1)."""
+"""Tests of gateway.core.receipts: JSON form and the node-signed XML receipt (real xmlsec1)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.calendar import VIETNAM
-from gateway.receipts import RECEIPT_NS, Receipt, load_node_identity, signed_receipt_xml
+from gateway.core.calendar import VIETNAM
+from gateway.core.receipts import RECEIPT_NS, Receipt, load_node_identity, signed_receipt_xml
 from tests.pki import make_ca, make_leaf, write_pems
 
 RECEIPT = Receipt(

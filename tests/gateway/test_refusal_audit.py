@@ -1,4 +1,4 @@
-"""Refusals made at the edge are audited once; refusals the core audited are not doubled."""
+"""Refusals are audited where they are decided, once: the edge's door, the core's mark."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import audit
-from gateway.refusal_audit import error_code, mark_audited, refusal_audit_middleware
+from adapters import edge
+from adapters.credentials import set_caller
+from gateway import appkeys
+from gateway.audit import batch as audit_batch
+from gateway.audit import chain as audit
+from gateway.audit.refusals import Refusal, audit_refusal, is_audited, mark_audited
+from gateway.errors import AuthError, GatewayError, PayloadTooLarge, SenderNotAllowed, StoreError
 from gateway.store.database import create_engine, create_schema
 
 
@@ -24,68 +29,105 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 async def _rejections(engine: AsyncEngine) -> list[audit.Entry]:
+    await audit_batch.flush(engine)
     async with engine.connect() as conn:
         return [e for e in await audit.entries(conn) if e.event == "rejected"]
 
 
 @pytest.fixture
 async def client(engine: AsyncEngine) -> AsyncIterator[TestClient]:
+    door = edge.Door("rest")
+
     async def unauthenticated(request: web.Request) -> web.Response:
-        return web.json_response({"error": {"code": "AUTH_FAILED"}}, status=401)
+        raise AuthError("missing credentials")
+
+    async def authenticated_then_refused(request: web.Request) -> web.Response:
+        set_caller(request, "SYS-A")
+        raise PayloadTooLarge("too big")
 
     async def core_refused(request: web.Request) -> web.Response:
-        mark_audited()
-        return web.json_response({"error": {"code": "EDXML_SCHEMA"}}, status=400)
+        error = SenderNotAllowed("G22")
+        mark_audited(error)  # what the core does once it wrote its own record
+        raise error
 
-    async def too_large(request: web.Request) -> web.Response:
-        raise web.HTTPRequestEntityTooLarge(max_size=1, actual_size=2)
+    async def store_down(request: web.Request) -> web.Response:
+        raise StoreError("database gone")
+
+    async def bug(request: web.Request) -> web.Response:
+        raise RuntimeError("secret detail")
 
     async def fine(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    app = web.Application(middlewares=[refusal_audit_middleware(lambda request: engine)])
+    app = web.Application(middlewares=[door.middleware()])
+    app[appkeys.ENGINE] = engine
     app.router.add_get("/unauthenticated", unauthenticated)
+    app.router.add_post("/refused", authenticated_then_refused)
     app.router.add_get("/core", core_refused)
-    app.router.add_get("/large", too_large)
+    app.router.add_get("/store", store_down)
+    app.router.add_get("/bug", bug)
     app.router.add_get("/fine", fine)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
 
-async def test_edge_refusal_writes_one_record(client: TestClient, engine: AsyncEngine) -> None:
+async def test_a_door_refusal_writes_one_record(client: TestClient, engine: AsyncEngine) -> None:
     response = await client.get("/unauthenticated", headers={"X-Edoc-System": "qlvb-x"})
     assert response.status == 401
+    assert (await response.json())["error"]["code"] == "AUTH_FAILED"
     [record] = await _rejections(engine)
     assert record.outcome == "AUTH_FAILED"
     assert record.actor is None  # unauthenticated: the claim is detail, not the actor
-    assert record.detail is not None and record.detail["claimed_system"] == "qlvb-x"
-    assert record.detail["status"] == 401
+    assert record.detail is not None
+    assert record.detail["claimed_system"] == "qlvb-x"
+    assert record.detail["door"] == "rest" and record.detail["status"] == 401
+    assert record.detail["remote"] == "127.0.0.1"
+    assert record.detail["reason"] == "missing credentials"  # kept here, never answered
+    assert "missing" not in await response.text()
+
+
+async def test_an_authenticated_caller_is_the_actor(
+    client: TestClient, engine: AsyncEngine
+) -> None:
+    assert (await client.post("/refused", data=b"x")).status == 413
+    [record] = await _rejections(engine)
+    assert (record.actor, record.outcome) == ("SYS-A", "PAYLOAD_TOO_LARGE")
 
 
 async def test_core_audited_refusal_is_not_doubled(client: TestClient, engine: AsyncEngine) -> None:
-    assert (await client.get("/core")).status == 400
+    response = await client.get("/core")
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "SENDER_NOT_ALLOWED"
     assert await _rejections(engine) == []
 
 
-async def test_raised_http_errors_and_successes(client: TestClient, engine: AsyncEngine) -> None:
-    assert (await client.get("/large")).status == 413
+async def test_failures_unmatched_routes_and_successes_are_not_refusals(
+    client: TestClient, engine: AsyncEngine
+) -> None:
+    assert (await client.get("/store")).status == 503
+    bug = await client.get("/bug")
+    assert bug.status == 500 and "secret" not in await bug.text()
     assert (await client.get("/fine")).status == 200
     assert (await client.get("/no-such-route")).status == 404
-    assert [r.detail["status"] for r in await _rejections(engine) if r.detail] == [413]
+    assert await _rejections(engine) == []
 
 
-@pytest.mark.parametrize(
-    ("body", "code"),
-    [
-        (b'{"error": {"code": "AUTH_REPLAY", "message_en": "x"}}', "AUTH_REPLAY"),
-        (b'{"status": "FAIL", "ErrorCode": "15", "ErrorDesc": "x"}', "15"),
-        (
-            b"<s:Fault><faultcode>s:Client</faultcode><faultstring>EDXML_SCHEMA: bad</faultstring>",
-            "EDXML_SCHEMA",
-        ),
-        (b"", "UNKNOWN"),
-        (b"not json", "UNKNOWN"),
-    ],
-)
-def test_error_code_is_read_from_every_protocol(body: bytes, code: str) -> None:
-    assert error_code(body) == code
+async def test_the_mark_travels_on_the_error(engine: AsyncEngine) -> None:
+    error = AuthError("x")
+    assert not is_audited(error)
+    refusal = Refusal(door="admin", code=error.code, remote="10.0.0.1", claimed="SYS-B")
+    assert await audit_refusal(engine, refusal, error=error) is True
+    assert is_audited(error)
+    assert await audit_refusal(engine, refusal, error=error) is False  # once, not twice
+    [record] = await _rejections(engine)
+    assert record.detail == {
+        "door": "admin",
+        "via": "admin",
+        "claimed_system": "SYS-B",
+        "remote": "10.0.0.1",
+    }
+
+
+async def test_no_store_means_no_record_and_no_crash() -> None:
+    refusal = Refusal(door="ops", code="AUTH_FAILED", remote=None)
+    assert await audit_refusal(None, refusal, error=GatewayError()) is False

@@ -15,9 +15,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-import gateway.directory_store  # noqa: F401  (registers the directory tables for the CLI)
+import gateway.directory.tables  # noqa: F401  (registers the directory tables for the CLI)
 from gateway.commands.report import app as report_cli
-from gateway.reports import DirectoryEntry, activity_report
+from gateway.ops.reports import DirectoryEntry, activity_report
 from gateway.store.database import create_engine, create_schema
 from gateway.store.models import Delivery, Message, StatusHistory
 

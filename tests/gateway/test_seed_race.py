@@ -1,5 +1,5 @@
 """First-boot seeding by two processes of one node starting together on one PostgreSQL
-database (``gateway.directory_sync.seed``): one fills the store, the other finds it filled;
+database (``gateway.directory.sync.seed``): one fills the store, the other finds it filled;
 neither fails on the agencies' keys (before the fix a gateway exited 1 at start)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway import audit
-from gateway.directory_store import load_agencies
-from gateway.directory_sync import seed
+from gateway.audit import chain as audit
+from gateway.directory.store import load_agencies
+from gateway.directory.sync import seed
 from gateway.store.database import create_engine, create_schema
 
 pytestmark = pytest.mark.integration

@@ -1,11 +1,11 @@
-"""Tests of gateway.statuses: the SPEC §4 state machine per (document, recipient)."""
+"""Tests of gateway.core.statuses: the SPEC §4 state machine per (document, recipient)."""
 
 from __future__ import annotations
 
 import pytest
 
+from gateway.core.statuses import check_transition, current_state
 from gateway.errors import StatusTransitionInvalid
-from gateway.statuses import check_transition, current_state
 
 
 @pytest.mark.parametrize(

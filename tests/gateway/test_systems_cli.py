@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.metrics import DIRECTORY_LAST_SYNC
+from gateway.ops.metrics import DIRECTORY_LAST_SYNC
 
 
 @pytest.fixture

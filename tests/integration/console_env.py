@@ -27,7 +27,7 @@ from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_self_signed
 from tests.services import free_port

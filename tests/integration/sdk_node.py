@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.sdk_client import Vendor

@@ -13,10 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.rest.admin import build_admin_app
-from gateway import appkeys, audit
+from gateway import appkeys
+from gateway.audit import chain as audit
 from gateway.config import load_settings
-from gateway.directory_sql import SqlDirectory
-from gateway.directory_sync import start_directory
+from gateway.directory.live import SqlDirectory
+from gateway.directory.sync import start_directory
 from gateway.store.database import create_engine, create_schema
 from tests import pki
 

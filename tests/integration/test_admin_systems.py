@@ -15,8 +15,8 @@ from adapters.rest.admin import build_admin_app
 from adapters.rest.admin_systems import setup_systems_routes
 from gateway import appkeys
 from gateway.config import load_settings
-from gateway.credentials_setup import open_systems_store
-from gateway.credentials_sql import SqlCallingSystems
+from gateway.credentials.live import SqlCallingSystems
+from gateway.credentials.setup import open_systems_store
 from gateway.store.database import create_engine, create_schema
 
 pytestmark = pytest.mark.integration

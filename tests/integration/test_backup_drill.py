@@ -35,8 +35,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from adapters.push.signature import H_MESSAGE
-from gateway.audit import AuditRecord
-from gateway.auth import sign_request
+from gateway.audit.chain import AuditRecord
+from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from gateway.store.models import Delivery, Message
 from tests.integration.gateway_node import running_node, settings_for

@@ -13,7 +13,7 @@ import pytest
 from aiobotocore.session import get_session
 from moto.server import ThreadedMotoServer
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.errors import NotFound
 from gateway.store.blob_stores import DatabaseBlobStore, S3BlobStore, open_blob_store
 from gateway.store.blobs import FileBlobStore

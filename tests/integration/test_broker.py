@@ -1,4 +1,5 @@
-"""RabbitMQ topology, confirms, retry ladder and parking (gateway/broker.py), real server."""
+"""RabbitMQ topology, confirms, retry ladder and parking (gateway/delivery/broker.py),
+real server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
-from gateway.broker import (
+from gateway.delivery.broker import (
     PARKED_QUEUE,
     WORK_QUEUE,
     Broker,
@@ -17,8 +18,8 @@ from gateway.broker import (
     retry_queue_name,
     topology,
 )
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from gateway.errors import BrokerError
-from gateway.transports import PermanentDeliveryError, RetryableDeliveryError
 
 pytestmark = pytest.mark.integration
 

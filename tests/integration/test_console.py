@@ -20,7 +20,10 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from adapters.ops.app import CHECKER as OPS_CHECKER
-from gateway import appkeys, audit
+from gateway import appkeys
+from gateway.audit import chain as audit
+from gateway.core.hops import record_path
+from gateway.core.views import Hop
 from gateway.store import repository as repo
 from tests.integration.console_env import (
     PASSWORDS,
@@ -161,6 +164,10 @@ def test_find_a_document_by_its_document_id_and_open_its_trace(
     login(browser, node, "auditor")
     message_id = node.sent["101"]
     document_id = node.run(_document_id(node, message_id))
+    relayed = Hop("000.00.00.A00", "2026-01-05T01:00:00+00:00", "2026-01-05T01:00:01+00:00")
+    node.run(
+        record_path(node.app[appkeys.ENGINE], message_id, [relayed], reported_by="SYS-A", via="vxp")
+    )
     browser.get(node.url + "/console/documents")
     browser.find_element(By.ID, "q").send_keys(document_id)
     click_through(browser, browser.find_element(By.ID, "search"))
@@ -175,6 +182,8 @@ def test_find_a_document_by_its_document_id_and_open_its_trace(
     statuses = WebDriverWait(browser, WAIT).until(lambda d: _statuses(d, node, message_id))
     assert "01" in statuses
     assert "Văn bản thử nghiệm số 101" in browser.page_source  # subject from the packet
+    hops = browser.find_element(By.ID, "hops").text
+    assert "000.00.00.A00" in hops and "do hệ thống báo SYS-A (vxp)" in hops, hops
     records = browser.find_element(By.ID, "audit-records").text
     assert "received" in records or "accepted" in records, records
     screenshot(browser, "document")

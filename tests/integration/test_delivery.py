@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.push.signature import PushSignatureError, verify_request
 from adapters.push.transport import PushTransport
-from gateway.broker import Broker, DeliveryTask
-from gateway.delivery import DeliveryService
-from gateway.outbox import sweep
+from gateway.delivery.broker import Broker, DeliveryTask
+from gateway.delivery.outbox import sweep
+from gateway.delivery.transports import MailboxTransport
+from gateway.delivery.workers import DeliveryService
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
-from gateway.transports import MailboxTransport
 from tests.pki import make_ca, make_leaf
 from tests.services import free_port
 

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.faults.cluster import GatewayProcess, NodeConfig
 from tests.hub_client import HubClient, send_document_envelope
 from tests.services import RabbitMQ

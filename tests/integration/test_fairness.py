@@ -24,9 +24,10 @@ import pytest
 
 from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Organization
-from gateway import appkeys, audit_batch
-from gateway.audit import verify_chain
-from gateway.auth import sign_request
+from gateway import appkeys
+from gateway.audit import batch as audit_batch
+from gateway.audit.chain import verify_chain
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
 from tests.world import G22, H41, SECRETS, document
 

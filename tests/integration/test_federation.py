@@ -4,16 +4,17 @@ Node H acts as the axis; the sending side forwards with :class:`VxpTransport`, n
 with :class:`VxpPoller` and ingests through its own core. Each node has its own store and its
 own RabbitMQ virtual host on the session's RabbitMQ server. The packet bytes arrive at B's
 recipient unchanged (what the sender signed is what the receiver gets).
+
+These drive the client classes one call at a time, against nodes in this test process; the
+three-node federation as three OS processes (A → H → B, hops, statuses, a SIGKILLed axis,
+strict verification at B) is ``test_federation_processes.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,16 +30,11 @@ from adapters.vxp.client import (
     VxpTransport,
     VxpUnreachable,
 )
-from adapters.vxp.upstream import UpstreamLink, upstream_ctx, upstream_transport
-from edxml.build import build, status_message
-from edxml.model import Organization, ResponseFor
-from edxml.signature import sign
+from adapters.vxp.upstream import UpstreamLink, upstream_ctx
 from gateway import appkeys
-from gateway.auth import Caller
-from gateway.delivery import DeliveryService, close_transports
-from gateway.transports import MailboxTransport, PermanentDeliveryError, RetryableDeliveryError
+from gateway.credentials.auth import Caller
+from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from tests.integration.gateway_node import running_node, settings_for
-from tests.pki import make_ca, make_leaf
 from tests.services import RabbitMQ, free_port
 from tests.world import G22, H41, SECRETS, document
 
@@ -175,7 +171,7 @@ async def test_agency_source_reads_the_hub_directory(hub: TestServer) -> None:
     assert by_code[G22]["old_code"] == "G22"
     assert by_code[H41]["endpoint_kind"] == "peer"
     assert by_code[H41]["endpoint_node"] == "hub"
-    from gateway.directory import agency_from_record
+    from gateway.directory.resolver import agency_from_record
 
     assert agency_from_record(by_code[H41]).endpoint.kind == "peer"
 
@@ -209,180 +205,9 @@ async def test_upstream_context_polls_and_ingests_by_itself(
         await sender_link.close()
 
 
-# -- three nodes: A (province A) → H (the axis) → B (province B) ---------------------------
-
-HUB_SECRETS = {"SYS-A": "secret-node-a", "SYS-B": "secret-node-b"}
-
-
-def _peer(code: str, name: str, hub_url: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "name": name,
-        "endpoint_kind": "peer",
-        "endpoint_url": hub_url,
-        "endpoint_node": "hub",
-    }
-
-
-def _workers_with_peer(link: UpstreamLink, node: str) -> Any:
-    """The delivery workers of a node whose ``peer`` deliveries go to the hub over VXP."""
-
-    async def ctx(app: Any) -> AsyncIterator[None]:
-        transports = {"mailbox": MailboxTransport(), "peer": upstream_transport(link, node=node)}
-        service = DeliveryService(
-            app[appkeys.ENGINE],
-            app[appkeys.BLOBS],
-            app[appkeys.BROKER],
-            transports,
-            on_parked=app[appkeys.GATEWAY].on_parked,
-        )
-        await service.start()
-        yield
-        await service.stop()
-        await close_transports(transports)
-
-    return ctx
-
-
-async def _until(predicate: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.3)
-
-
-async def test_three_nodes_relay_documents_and_statuses_through_the_axis(
-    tmp_path: Path, rabbitmq: RabbitMQ
-) -> None:
-    ca = make_ca("Test CA")
-    g22_signer = make_leaf(ca, "Văn phòng Chính phủ")
-    h41_signer = make_leaf(ca, "UBND tỉnh Nghệ An")
-    anchors = tmp_path / "ca.pem"
-    anchors.write_bytes(ca.cert_pem)
-    hub_port = free_port()
-    hub_url = f"http://127.0.0.1:{hub_port}/vxp"
-    ladder = {"retry_ladder": [1, 2, 4, 8, 15, 30], "outbox_interval_s": 1.0}
-
-    def node_settings(name: str, systems: list[dict[str, Any]], agencies: list[Any]) -> Any:
-        (tmp_path / name).mkdir(exist_ok=True)
-        return settings_for(
-            tmp_path / name,
-            rabbitmq.url(rabbitmq.new_vhost()),
-            systems=systems,
-            directory={"agencies": agencies},
-            trust={"anchors": [str(anchors)]},
-            amqp={"url": rabbitmq.url(rabbitmq.new_vhost()), **ladder},
-        )
-
-    hub_settings = node_settings(
-        "hub",
-        [
-            {"id": "SYS-A", "secret": HUB_SECRETS["SYS-A"], "agencies": [G22], "policy": "strict"},
-            {"id": "SYS-B", "secret": HUB_SECRETS["SYS-B"], "agencies": [H41], "policy": "strict"},
-        ],
-        [{"code": G22, "name": "Văn phòng Chính phủ"}, {"code": H41, "name": "UBND Nghệ An"}],
-    )
-    a_settings = node_settings(
-        "a",
-        [{"id": "SYS-G22", "secret": "g22", "agencies": [G22], "policy": "strict"}],
-        [{"code": G22, "name": "Văn phòng Chính phủ"}, _peer(H41, "UBND Nghệ An", hub_url)],
-    )
-    b_settings = node_settings(
-        "b",
-        [{"id": "SYS-H41", "secret": "h41", "agencies": [H41], "policy": "strict"}],
-        [{"code": H41, "name": "UBND Nghệ An"}, _peer(G22, "Văn phòng Chính phủ", hub_url)],
-    )
-    link_a = UpstreamLink("hub", hub_url, "SYS-A", HUB_SECRETS["SYS-A"], 0.5, "strict")
-    link_b = UpstreamLink("hub", hub_url, "SYS-B", HUB_SECRETS["SYS-B"], 0.5, "strict")
-    g22_clerk = Caller("SYS-G22", frozenset({G22}), "strict")
-    h41_clerk = Caller("SYS-H41", frozenset({H41}), "strict")
-
-    hub_ctx = running_node(hub_settings, port=hub_port)
-    await hub_ctx.__aenter__()
-    hub_running = True
-    try:
-        async with (
-            running_node(
-                a_settings,
-                [_workers_with_peer(link_a, "A"), upstream_ctx(link_a)],
-                with_workers=False,
-            ) as node_a,
-            running_node(
-                b_settings,
-                [_workers_with_peer(link_b, "B"), upstream_ctx(link_b)],
-                with_workers=False,
-            ) as node_b,
-        ):
-            core_a = node_a.app[appkeys.GATEWAY]
-            core_b = node_b.app[appkeys.GATEWAY]
-
-            packet = sign(document("901"), g22_signer.key, g22_signer.chain)
-            receipt = await core_a.submit(packet, g22_clerk)
-            assert receipt.signature["status"] == "verified"
-
-            items = await _until(
-                lambda: core_b.inbox(h41_clerk, after=None, limit=10), "the document at B"
-            )
-            received = await core_b.fetch(h41_clerk, items[0].message_id)
-            assert received == packet, "hops never touch the signed bytes"
-            signed_file = tmp_path / "received.edxml"
-            signed_file.write_bytes(received)
-            cli = shutil.which("edoc-gateway")
-            assert cli is not None
-            checked = subprocess.run(
-                [cli, "validate", "--policy", "strict", "--trust", str(anchors), str(signed_file)],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-            assert checked.returncode == 0, checked.stdout + checked.stderr
-            await core_b.ack(h41_clerk, items[0].message_id)
-
-            document_id = f"{G22},2024/01/05,901/VPCP-TTĐT"
-            for code in (1, 3, 5, 6):
-                status = status_message(
-                    sender=Organization(organ_id=H41, organ_name="UBND Nghệ An"),
-                    document=ResponseFor(organ_id=G22, document_id=document_id),
-                    code=code,
-                    timestamp=datetime(2024, 1, 6, 9, code, 0),
-                )
-                signed = sign(build(status), h41_signer.key, h41_signer.chain)
-                await core_b.submit(signed, h41_clerk)
-
-                async def arrived(wanted: str = f"{code:02d}") -> bool:
-                    trace = await core_a.trace(g22_clerk, receipt.message_id)
-                    return any(s["status_code"] == wanted for s in trace.statuses)
-
-                await _until(arrived, f"status {code:02d} back at A")
-            trace = (await core_a.trace(g22_clerk, receipt.message_id)).as_dict()
-            assert [s["status_code"] for s in trace["statuses"]] == ["01", "03", "05", "06"]
-
-            # The axis goes down for a while: A keeps the delivery and retries; nothing is lost.
-            await hub_ctx.__aexit__(None, None, None)
-            hub_running = False
-            second = sign(document("902"), g22_signer.key, g22_signer.chain)
-            await core_a.submit(second, g22_clerk)
-            await asyncio.sleep(3)
-            hub_ctx = running_node(hub_settings, port=hub_port)
-            await hub_ctx.__aenter__()
-            hub_running = True
-
-            async def second_arrived() -> bool:
-                waiting = await core_b.inbox(h41_clerk, after=None, limit=10)
-                bodies = [await core_b.fetch(h41_clerk, i.message_id) for i in waiting]
-                return second in bodies
-
-            await _until(second_arrived, "the document sent while the axis was down", 180.0)
-    finally:
-        if hub_running:
-            await hub_ctx.__aexit__(None, None, None)
-
-
-async def test_hops_travel_beside_the_packet_in_the_signed_request(hub: TestServer) -> None:
+async def test_hops_travel_beside_the_packet_and_are_stored_and_sent_on(hub: TestServer) -> None:
     client = hub_client(hub, "SYS-G22")
+    receiver = hub_client(hub, "SYS-H41")
     hop = {"node": "A", "received_at": "2024-01-05T01:00:00+00:00", "forwarded_at": "x"}
     try:
         answer = await client.call(
@@ -391,8 +216,19 @@ async def test_hops_travel_beside_the_packet_in_the_signed_request(hub: TestServ
             body=document("805"),
         )
         assert answer["hops"] == [hop]
+        core = hub.app[appkeys.GATEWAY]
+        trace = (await core.trace(Caller("SYS-G22", frozenset({G22})), answer["DocId"])).as_dict()
+        assert [(h["node"], h["reported_by"], h["via"]) for h in trace["hops"]] == [
+            ("A", "SYS-G22", "vxp")
+        ]
+        # The node pulling it gets the path and the hub's own hop beside the packet.
+        packet, hops = await receiver.get_edoc_with_hops(answer["DocId"])
+        assert packet == document("805")
+        assert [h.node for h in hops] == ["A", G22]  # the hub node's code (settings_for)
+        assert hops[0].wire() == hop and hops[1].forwarded_at is not None
         with pytest.raises(VxpCallFailed) as caught:
             await client.call("sendEdoc", {"hops": "{not json"}, body=document("806"))
         assert caught.value.error_code == "10"
     finally:
         await client.close()
+        await receiver.close()

@@ -22,7 +22,7 @@ import pytest
 from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Envelope, Organization
 from edxml.parse import parse
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.hub_client import E, HubClient, decode_part, send_document_envelope
 from tests.integration.gateway_node import running_node, settings_for
 from tests.vxp_client import VxpTestClient

@@ -1,4 +1,5 @@
-"""Topology namespaces and delivery lanes (gateway/topology.py, gateway/broker.py), real RabbitMQ.
+"""Topology namespaces and delivery lanes (gateway/delivery/topology.py, broker.py),
+real RabbitMQ.
 
 Two brokers with different prefixes on one virtual host never see each other's tasks; an
 urgent task (priority 2–4) travels on its own quorum queue, comes back to it after a retry,
@@ -13,9 +14,9 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
-from gateway.broker import Broker, DeliveryTask
-from gateway.topology import NORMAL, URGENT, Names, lane_for, topology
-from gateway.transports import RetryableDeliveryError
+from gateway.delivery.broker import Broker, DeliveryTask
+from gateway.delivery.topology import NORMAL, URGENT, Names, lane_for, topology
+from gateway.delivery.transports import RetryableDeliveryError
 
 pytestmark = pytest.mark.integration
 

@@ -36,7 +36,7 @@ from edxml.model import (
     ResponseFor,
     StatusCode,
 )
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from gateway.store.models import Base
 from tests.integration.gateway_node import REPO, running_node, settings_for

@@ -18,7 +18,7 @@ import pytest
 from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Organization, OtherInfo
 from edxml.signature import sign
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
 from tests.pdf_pki import RevocableCA, RevocationServer
 from tests.services import EICAR, Clamd

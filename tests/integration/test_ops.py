@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from adapters.ops import build_ops_app
-from gateway import health, metrics
+from gateway.ops import health, metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"

@@ -1,4 +1,4 @@
-"""Overload is refused, not queued (gateway/admission.py): the real app, real RabbitMQ.
+"""Overload is refused, not queued (gateway/core/admission.py): the real app, real RabbitMQ.
 
 A flood beyond the bounds of documents in flight gets immediate refusals (REST 503 with
 Retry-After, VXP FAIL ErrorCode 20, bilingual text), each audited once in batched records
@@ -20,10 +20,11 @@ import pytest
 
 from edxml.build import build, new_document
 from edxml.model import Code, Organization, OtherInfo
-from gateway import appkeys, audit_batch
-from gateway.admission import SHED
-from gateway.audit import verify_chain
-from gateway.auth import sign_request
+from gateway import appkeys
+from gateway.audit import batch as audit_batch
+from gateway.audit.chain import verify_chain
+from gateway.core.admission import SHED
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
 from tests.vxp_client import VxpTestClient
 from tests.world import AGENCIES, G22, H41, SECRETS, document

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.hub_client import HubClient, credentials, envelope
 from tests.integration.door_node import SETTLE_S, Node, at_of, audit_since, door_node
 from tests.services import RabbitMQ

@@ -24,7 +24,7 @@ import pytest
 from lxml import etree
 
 from edxml.model import NAMESPACE
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests import world
 from tests.hub_client import HubClient, credentials, envelope, send_document_envelope
 from tests.integration.door_node import MAX_PACKET, SETTLE_S, Node, at_of, audit_since, door_node

@@ -24,8 +24,8 @@ from edxml.build import build, new_document, status_message
 from edxml.model import Code, Organization, ResponseFor, StatusCode
 from edxml.signature import sign
 from gateway.app import build_app
-from gateway.auth import sign_request
 from gateway.config import load_settings
+from gateway.credentials.auth import sign_request
 from tests import world
 from tests.pki import Credential, make_ca, make_leaf, write_pems
 from tests.world import G22, H41, LOCKED

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import REPO, running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import free_port

@@ -235,3 +235,16 @@ async def test_answers_never_carry_null(node: SdkNode) -> None:
         answer = json.loads(body)
         assert status == 200 and answer["ErrorCode"] == "0" and answer["data"], (op, answer)
         assert b"null" not in body, (op, body)
+
+
+async def test_unknown_system_and_wrong_secret_are_answered_alike(node: SdkNode) -> None:
+    """The answer does not tell which system ids exist; the audit record keeps the reason."""
+    answers = []
+    for system in ("SYS-G22", "SYS-NOBODY"):
+        before = node.last_seq()
+        sdk = service(node, system, secret="not-the-secret")
+        result = refused(await sdk.send_edoc(document("7406"), sender=G22), "15")
+        answers.append((result.status, result.error_code, result.error_desc))
+        reason = one_audit(node, before, "AUTH_FAILED", system)["detail"]["message_en"]
+        assert reason.startswith("Authentication failed: "), reason
+    assert answers[0] == answers[1]

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Organization
 from edxml.signature import sign
-from gateway.directory import InMemoryDirectory
+from gateway.directory.resolver import InMemoryDirectory
 from gateway.legal.errors import (
     CertificateRevoked,
     PdfSignatureRequired,

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.auth import sign_request
+from gateway.credentials.auth import sign_request
 from tests.faults.cluster import GatewayProcess, NodeConfig, report
 from tests.hub_client import (
     E,

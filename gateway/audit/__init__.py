@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: the chain, batched refusals and queries."""

@@ -1,0 +1,1 @@
+"""Backups and restores of a node's store and blobs."""

@@ -1,0 +1,1 @@
+"""The core: intake, access, statuses and receipts — every decision about a document."""

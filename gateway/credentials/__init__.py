@@ -1,0 +1,1 @@
+"""Who may call: calling systems, their secrets, request signing and operators."""

@@ -1,0 +1,1 @@
+"""Delivery: the RabbitMQ topology, publishing, workers, transports and the outbox."""

@@ -1,0 +1,1 @@
+"""The agency directory: codes, lifecycle, import/export, search and sync."""
