@@ -1,6 +1,7 @@
 """Refusals only some doors can express, each leaving exactly one audit record.
 
-Freshness and replay (REST, VXP), protocol envelopes (VXP headers and methods, SOAP actions
+Freshness and replay (REST, VXP), unknown messages (REST, admin), protocol envelopes (VXP
+headers and methods, SOAP actions
 and bodies), the hub's REST v2 and the maintenance switch: each case is sent alone in its
 own time window against a live gateway process, and ``edoc-gateway audit show --since T
 --json`` must list exactly one record in each window, naming the code the door answered.
@@ -24,7 +25,7 @@ from tests.hub_client import HubClient, credentials, envelope
 from tests.integration.door_node import SETTLE_S, Node, at_of, audit_since, door_node
 from tests.services import RabbitMQ
 from tests.vxp_client import VxpTestClient, sdk_hash_file
-from tests.world import G22, SECRETS, document
+from tests.world import ADMIN_TOKEN, G22, SECRETS, document
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +58,11 @@ OWN_CASES: dict[str, str] = {
     "hub-rest-wrong-token": "AUTH_FAILED",
     "hub-rest-unknown-document": "NOT_FOUND",
     "maintenance-non-ascii-token": "AUTH_FAILED",
+    "rest-unknown-message": "NOT_FOUND",
+    "rest-ack-of-unknown-message": "NOT_FOUND",
+    "admin-non-ascii-token": "AUTH_FAILED",
+    "admin-unknown-agency": "CODE_UNKNOWN",
+    "admin-takedown-of-unknown-message": "NOT_FOUND",
 }
 """Refusals only some doors can express (freshness, replay, protocol envelopes)."""
 
@@ -106,6 +112,8 @@ async def test_each_door_audits_its_own_refusals_exactly_once(node: Node) -> Non
         plain_hub = HubClient(http, url + "/services/eDoc", G22, g22, multipart=False)
         hub_rest = "/EdocService"
         latin = "Bearer ế".encode().decode("latin-1")
+        unknown, ack = "/v1/messages/nope", "/v1/messages/nope/ack"
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "rest-replayed-request": lambda: raw("GET", "/v1/inbox", inbox),
             "rest-stale-timestamp": lambda: raw("GET", "/v1/inbox", stale),
@@ -155,6 +163,15 @@ async def test_each_door_audits_its_own_refusals_exactly_once(node: Node) -> Non
             ),
             "maintenance-non-ascii-token": lambda: raw(
                 "POST", "/maintenance", {"Authorization": latin}
+            ),
+            "rest-unknown-message": lambda: raw("GET", unknown, signed("GET", unknown)),
+            "rest-ack-of-unknown-message": lambda: raw("POST", ack, signed("POST", ack)),
+            "admin-non-ascii-token": lambda: raw(
+                "GET", "/admin/v1/agencies", {"Authorization": latin}
+            ),
+            "admin-unknown-agency": lambda: raw("GET", "/admin/v1/agencies/000.00.00.H50", admin),
+            "admin-takedown-of-unknown-message": lambda: raw(
+                "POST", "/admin/v1/messages/nope/takedown", admin, b'{"reason": "x"}'
             ),
         }
         assert set(calls) == set(OWN_CASES)
