@@ -1,10 +1,10 @@
 """Refusals only some doors can express, each leaving exactly one audit record.
 
 Freshness and replay (REST, VXP), unknown messages (REST, admin), protocol envelopes (VXP
-headers and methods, SOAP actions
-and bodies), the hub's REST v2 and the maintenance switch: each case is sent alone in its
-own time window against a live gateway process, and ``edoc-gateway audit show --since T
---json`` must list exactly one record in each window, naming the code the door answered.
+headers and methods, SOAP actions and bodies), the hub's REST v2 and the maintenance switch:
+each case is sent alone in its own time window against a live gateway process, and
+``edoc-gateway audit show --since T --json`` must list exactly one record in each window,
+naming the code the door answered.
 The ten kinds every door shares are in ``test_refusals_every_door.py``.
 """
 
