@@ -16,6 +16,7 @@ from aiohttp import web
 
 from adapters.ops import build_ops_app
 from gateway.ops import health, metrics
+from gateway.ops.duties import DUTY_LAST_OK
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
@@ -67,6 +68,8 @@ def exercise_every_metric() -> None:
     metrics.DIRECTORY_LAST_SYNC.set_to_current_time()
     metrics.CERT_EXPIRY_SECONDS.labels(certificate="node").set(90 * 86400)
     metrics.BUILD_INFO.info({"version": "0.1.0"})
+    metrics.DELIVERIES_IN_STATE.labels(state="parked").set(0)
+    DUTY_LAST_OK.labels(duty="outbox-sweep").set(1)
 
 
 async def scrape(url: str) -> tuple[int, str, bytes]:
