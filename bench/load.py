@@ -47,18 +47,14 @@ import psutil  # noqa: E402
 
 from edxml.model import StatusCode  # noqa: E402
 from tests.faults.cluster import (  # noqa: E402
-    G22,
-    H41,
     GatewayProcess,
     Ledger,
     NodeConfig,
-    Pki,
     account,
-    document,
     rest_call,
-    status,
     submit_until_answered,
 )
+from tests.world import G22, H41, Pki, document, status  # noqa: E402
 
 MIX = ("send",) * 8 + ("pull",) * 5 + ("ack",) * 4 + ("status",) * 3
 OPERATIONS = ("send", "pull", "ack", "status")

@@ -23,11 +23,11 @@ from adapters.soap.calls import message_of, number_of
 from adapters.soap.context import STATE, HubContext, context_of, given
 from adapters.soap.lgsp import HEADER as JWT_HEADER
 from adapters.soap.lgsp import LgspTrust
-from adapters.soap.refusals import audit_refusal, report_error
+from adapters.soap.refusals import audit_refusal, hub_rest_status, report_error
 from edxml.errors import EdxmlError
 from gateway.core import hub_numbers as hub_ids
 from gateway.credentials.auth import Caller
-from gateway.errors import AuthError, Forbidden, GatewayError, RequestInvalid
+from gateway.errors import Forbidden, GatewayError, RequestInvalid
 from gateway.ports import Core
 
 log = structlog.get_logger("adapters.soap.rest")
@@ -171,7 +171,7 @@ def _endpoint(name: str, handler: Handler) -> Callable[[web.Request], Awaitable[
             return web.json_response(await handler(request, ctx, caller, organ))
         except (GatewayError, EdxmlError) as exc:
             error = report_error(exc)
-            status = 401 if isinstance(exc, AuthError) else 200
+            status = hub_rest_status(exc)
             await audit_refusal(
                 request, exc, via="hub-rest", action=name, actor=actor, claimed=organ or None
             )

@@ -7,7 +7,8 @@ refusal). Numbers: 0 OK, 10 bad file, 15 wrong credentials, 18 unknown recipient
 not registered, 20 system error, 21 file processing error, 22 invalid edXML, 23 recipient
 locked, 24 (ours) document taken down or recalled. The table is keyed by error class and
 looked up along the class's MRO, so a new subclass inherits its parent's number. A duplicate
-``sendEdoc`` is not a refusal at all: it answers OK with the original ``DocId``.
+``sendEdoc`` is not a refusal at all: the core answers the original receipt, and the door
+answers OK with the original ``DocId``, as REST answers 200 with it and the hub its number.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ VXP_ERROR_CODES: dict[type[BaseException], str] = {
     core.RequestInvalid: BAD_FILE,
     core.FileHashMismatch: BAD_FILE,
     core.DirectoryChangeRefused: BAD_FILE,
+    # A duplicate is answered OK with the original DocId by the core; this is only a commit
+    # still racing after the core's attempts: "try again", and the resend is answered OK.
+    core.DuplicateMessage: SYSTEM_ERROR,
     core.Unavailable: SYSTEM_ERROR,
     legal.AttachmentMalware: FILE_PROCESSING,
     legal.ScannerUnavailable: SYSTEM_ERROR,

@@ -30,7 +30,7 @@ from edxml.errors import EdxmlError
 from gateway.core.hops import parse_hops_text
 from gateway.core.views import InboxItem, RecipientState, SentItem
 from gateway.credentials.auth import Caller
-from gateway.errors import DuplicateMessage, FileHashMismatch, GatewayError, RequestInvalid
+from gateway.errors import FileHashMismatch, GatewayError, RequestInvalid
 
 log = structlog.get_logger("adapters.vxp")
 
@@ -60,7 +60,6 @@ SEND_STATUSES = {
     "acked": ("acked", "Đơn vị nhận đã nhận / fetched and acknowledged"),
     "failed": ("fail", "Đơn vị nhận từ chối tiếp nhận / transfer refused by the recipient"),
 }
-_DUPLICATE_RETRIES = 3
 
 
 class CoreRefused(Exception):
@@ -138,18 +137,12 @@ async def send_edoc(request: web.Request, signed: SignedRequest, caller: Caller)
     request[BODY_KEY] = packet
     hops = parse_hops_text(signed.get("hops"))  # signed: authenticated as the caller's
     core = context_of(request).core
-    for attempt in range(_DUPLICATE_RETRIES):
-        try:
-            receipt = await core.submit(
-                packet, replace(caller, remote=request.remote), via="vxp", hops=hops
-            )
-            break
-        except DuplicateMessage:
-            # Committed concurrently by a resend: the next attempt finds the original.
-            if attempt == _DUPLICATE_RETRIES - 1:
-                raise
-        except (GatewayError, EdxmlError) as exc:
-            raise CoreRefused(exc) from exc
+    try:  # a duplicate is answered by the core itself: the original receipt, OK
+        receipt = await core.submit(
+            packet, replace(caller, remote=request.remote), via="vxp", hops=hops
+        )
+    except (GatewayError, EdxmlError) as exc:
+        raise CoreRefused(exc) from exc
     return vxp.ok_body(
         DocId=receipt.message_id, receipt=receipt.as_dict(), hops=[h.wire() for h in hops]
     )

@@ -10,7 +10,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +24,7 @@ from gateway.directory import changes as ops
 from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
 from gateway.directory.live import SqlDirectory
 from gateway.directory.records import certificate_rows, change_log
-from gateway.directory.resolver import Endpoint, agency_to_record, parse_datetime
+from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
 from gateway.directory.store import find_agency, load_agencies
 from gateway.errors import CodeUnknown, GatewayError
 from gateway.store.database import create_engine, create_schema
@@ -185,6 +187,21 @@ def set_endpoint(
             )
         )
     )
+
+
+@app.command("accepts-from")
+def accepts_from(
+    code: str,
+    prefix: Annotated[list[str] | None, typer.Argument(help="sender code prefixes")] = None,
+    config: Config = None,
+    store: Store = None,
+    actor: Actor = "cli",
+) -> None:
+    """Let the agency receive only from senders under these code prefixes (none: everyone)."""
+    only = tuple(dict.fromkeys(normalize_code(p) for p in prefix or () if p.strip()))
+    change = partial(replace, accepts_from=only)
+    work = partial(ops.update_agency, code=code, change=change, action="accepts-from", actor=actor)
+    _print(agency_to_record(_run(config, store, work)))
 
 
 @app.command("bind-system")

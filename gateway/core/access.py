@@ -4,13 +4,18 @@
   binds to its system id, compared in one normal form);
 - whether intake is open (an operator's maintenance switch closes it for callers; the node's
   own status packets still pass);
-- whether the sending agency may send at all (a suspended or dissolved agency may not).
+- whether the sending agency may send at all (a suspended or dissolved agency may not);
+- whether every recipient accepts documents from this sender: an agency receives from every
+  sender unless the directory gives it ``accepts_from`` prefixes, then only from senders whose
+  code starts with one of them (stored by ``gateway.directory.accepts``).
 
-Recipients are checked where they are resolved (``Directory.resolve`` refuses an unknown,
-suspended or dissolved recipient); this module decides about the caller and the sender.
+Recipients are resolved by the directory (``Directory.resolve`` refuses an unknown,
+suspended or dissolved recipient); this module decides whether each accepts the sender.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from gateway.credentials.auth import Caller
 from gateway.errors import (
@@ -18,10 +23,17 @@ from gateway.errors import (
     AgencyInactive,
     CodeUnknown,
     MaintenanceMode,
+    RecipientNotAllowed,
     SenderNotAllowed,
 )
 from gateway.ops.health import Maintenance
 from gateway.ports import Directory
+
+
+def accepts(prefixes: tuple[str, ...], sender: str) -> bool:
+    """Whether an agency with these ``accepts_from`` prefixes receives from ``sender`` (normal
+    form): no prefix, every sender; otherwise a sender whose code starts with one of them."""
+    return not prefixes or any(sender.startswith(p) for p in prefixes)
 
 
 def normal_code(code: str) -> str:
@@ -67,3 +79,16 @@ class Access:
         except (AgencyInactive, AgencyDissolved) as exc:
             exc.path = "From/OrganId"
             raise
+
+    def check_recipients(self, sender: str, recipients: Iterable[tuple[str, str]]) -> None:
+        """Raise ``RecipientNotAllowed`` unless every recipient accepts from ``sender``.
+
+        ``recipients``: (code as the packet names it, code of the live agency it resolved
+        to); the live agency's ``accepts_from`` decides. A recipient the directory no longer
+        lists (changed since it was resolved) is left to the resolution's own refusal.
+        """
+        who = normal_code(sender)
+        for requested, resolved in recipients:
+            agency = self.directory.get(resolved)
+            if agency is not None and not accepts(agency.accepts_from, who):
+                raise RecipientNotAllowed(f"{agency.code} ← {who}", path=requested)

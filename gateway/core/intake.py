@@ -17,6 +17,7 @@ raised to the adapter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -59,6 +60,7 @@ log = structlog.get_logger(__name__)
 
 
 Stored = tuple[Receipt, list[str]] | Receipt
+DUPLICATE_ATTEMPTS = 3
 
 
 class Intake:
@@ -190,16 +192,17 @@ class Intake:
         if isinstance(packet, Envelope):
             with metrics.stage_timer("resolve"):
                 targets = self.resolve(packet.recipients)
+            if not internal:
+                self.access.check_recipients(
+                    packet.sender, [(t.recipient_code, t.resolved_code) for t in targets]
+                )
         with metrics.stage_timer("blob"):
             # Content-addressed: a duplicate rewrites nothing. A database blob store takes
             # the bytes inside the store batch's transaction (``Writes.flush``).
             blob_key = sha if self._blobs_in_batch else await self.blobs.put(raw, sha)
         with metrics.stage_timer("store"):
             request = StoreRequest(raw, packet, checked, caller, sha, blob_key, now, targets)
-            try:
-                stored = await self._writer.submit(request)
-            except DuplicateMessage:  # the same packet committed concurrently elsewhere
-                stored = await self._writer.submit(request)
+            stored = await self._store_once(request)
         if isinstance(stored, Receipt):
             self._recent.remember(caller.system_id, sha, stored.message_id)
             return stored  # duplicate: the original receipt, nothing new
@@ -209,6 +212,19 @@ class Intake:
         for code in (*(r["resolved_code"] for r in receipt.recipients), packet.sender):
             self.directory.record_activity(code, now_at)
         return await self._publish(receipt, delivery_ids, packet_priority(packet))
+
+    async def _store_once(self, request: StoreRequest) -> Stored:
+        """Store one packet; a duplicate is answered with the original receipt.
+
+        The one decision about a duplicate for every door: the same packet (sender,
+        DocumentId, content hash, kind) committed concurrently by another process makes
+        the insert fail (``DuplicateMessage``); the next attempt finds it and answers its
+        receipt. Only a packet still racing after the last attempt is refused.
+        """
+        for _ in range(DUPLICATE_ATTEMPTS - 1):
+            with contextlib.suppress(DuplicateMessage):
+                return await self._writer.submit(request)
+        return await self._writer.submit(request)
 
     async def _store_batch(
         self, conn: AsyncConnection, requests: Sequence[StoreRequest]

@@ -47,6 +47,7 @@ ALL_FIELDS = frozenset(
         "systems",
         "certificates",
         "mail",
+        "accepts_from",
     )
 )
 AXIS_FIELDS = frozenset(("old_code", "name", "parent_code", "mail"))
@@ -150,7 +151,7 @@ def to_csv(agencies: Iterable[Agency]) -> str:
     writer.writeheader()
     for agency in agencies:
         record = agency_to_record(agency)
-        for key in ("successors", "systems", "certificates"):
+        for key in ("successors", "systems", "certificates", "accepts_from"):
             record[key] = ";".join(record[key])
         writer.writerow({k: "" if v is None else v for k, v in record.items()})
     return out.getvalue()

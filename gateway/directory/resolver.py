@@ -48,7 +48,8 @@ class Agency:
     ``successors`` are the codes that took over (merge, rename: one; split: several);
     ``systems`` the calling system ids bound to it; ``certificates`` the SHA-256
     fingerprints (lower-case hex) of its signers' certificates; ``effective_at`` when the
-    current ``status`` takes (or took) effect.
+    current ``status`` takes (or took) effect; ``accepts_from`` the identifier-code prefixes
+    of the senders it receives from (empty: from every sender; see ``gateway.core.access``).
     """
 
     code: str
@@ -63,6 +64,7 @@ class Agency:
     level: int | None = None
     effective_at: datetime | None = None
     mail: str | None = None
+    accepts_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +277,7 @@ RECORD_FIELDS = (
     "systems",
     "certificates",
     "mail",
+    "accepts_from",
 )
 
 
@@ -304,8 +307,8 @@ def parse_datetime(value: Any) -> datetime | None:
 def agency_from_record(record: Mapping[str, Any]) -> Agency:
     """Build an :class:`Agency` from a flat dict (CSV row or JSON object, export shape).
 
-    Lists (``successors``, ``systems``, ``certificates``) may be JSON lists or strings
-    separated by ``;`` or blanks. Raises ``ValueError`` for a missing code or name, an
+    Lists (``successors``, ``systems``, ``certificates``, ``accepts_from``) may be JSON lists
+    or strings separated by ``;`` or blanks. Raises ``ValueError`` for a missing code or name, an
     unknown status or endpoint kind.
     """
     code = normalize_code(str(record.get("code") or ""))
@@ -335,6 +338,7 @@ def agency_from_record(record: Mapping[str, Any]) -> Agency:
     systems = record.get("systems")
     certificates = record.get("certificates")
     effective = record.get("effective_at")
+    accepts = record.get("accepts_from")
     return Agency(
         code,
         name,
@@ -348,6 +352,7 @@ def agency_from_record(record: Mapping[str, Any]) -> Agency:
         int(level) if level is not None and str(level).strip() else None,
         parse_datetime(effective) if effective else None,
         _opt(record.get("mail")),
+        tuple(normalize_code(p) for p in _split(accepts)) if accepts else (),
     )
 
 
@@ -368,4 +373,5 @@ def agency_to_record(agency: Agency) -> dict[str, Any]:
         "systems": list(agency.systems),
         "certificates": list(agency.certificates),
         "mail": agency.mail,
+        "accepts_from": list(agency.accepts_from),
     }

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.directory import accepts
 from gateway.directory.resolver import MAILBOX, Agency, Endpoint, agency_to_record
 from gateway.directory.tables import (
     AGENCIES,
@@ -132,7 +133,7 @@ async def load_agencies(
         result = await conn.stream(query.execution_options(yield_per=CHUNK))
         async for batch in result.partitions():
             agencies.extend(_agency(r, successors, systems, certs) for r in batch)
-        return agencies
+        return await accepts.attach(conn, agencies)
     rows: list[Any] = []
     if codes is not None:
         for part in chunks(list(codes)):
@@ -142,7 +143,8 @@ async def load_agencies(
     if not rows:
         return []
     successors, systems, certs = await _children(conn, [r[0] for r in rows])
-    return [_agency(r, successors, systems, certs) for r in rows]
+    loaded = [_agency(r, successors, systems, certs) for r in rows]
+    return await accepts.attach(conn, loaded)
 
 
 async def _children(
@@ -277,6 +279,7 @@ async def apply_changes(
         for part in chunks([_row(a, version) for a in updated]):
             await conn.execute(stmt, list(part))
     await _replace_children(conn, changes, at)
+    await accepts.rewrite(conn, changes)
     log = [
         {
             "version": version,

@@ -1,6 +1,7 @@
 """Directory tables on :class:`gateway.store.base.Base`, and the small helpers every query uses.
 
 ``agencies``, ``agency_successors``, ``agency_systems``, ``agency_certificates``,
+``agency_accepts`` (the sender prefixes an agency receives from, ``gateway.directory.accepts``),
 ``directory_changes`` (one audit record per agency change: who, when, before, after) and
 ``directory_version`` (one row). Every change set bumps the version and stamps the changed
 agencies with it (``revision``), so a running process reloads only what changed since the
@@ -85,6 +86,15 @@ class AgencyCertificateRow(Base):
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AgencyAcceptsRow(Base):
+    """One sender prefix an agency receives from (none: it receives from everyone)."""
+
+    __tablename__ = "agency_accepts"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class DirectoryChangeRow(Base):
     """Audit record of one directory change: who, when, what, before and after."""
 
@@ -120,6 +130,7 @@ TABLES = [
         AgencySuccessorRow,
         AgencySystemRow,
         AgencyCertificateRow,
+        AgencyAcceptsRow,
         DirectoryChangeRow,
         DirectoryVersionRow,
     )
@@ -128,6 +139,7 @@ AGENCIES = AgencyRow.__table__
 SUCCESSORS = AgencySuccessorRow.__table__
 SYSTEMS = AgencySystemRow.__table__
 CERTIFICATES = AgencyCertificateRow.__table__
+ACCEPTS = AgencyAcceptsRow.__table__
 CHANGES = DirectoryChangeRow.__table__
 VERSION = DirectoryVersionRow.__table__
 

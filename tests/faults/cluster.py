@@ -3,7 +3,7 @@
 A :class:`GatewayProcess` is ``edoc-gateway serve`` started in its own process group on a free
 loopback port, configured only through ``EDOC_`` environment variables (JSON per section), so
 a test can SIGKILL it and start it again on the same port with the same store. The calling
-systems, agencies and packets are fixed here so every scenario speaks the same language.
+systems, agencies and packets are the shared test world's (``tests.world``).
 
 The accounting of a run (:func:`account`) reads the store the gateway wrote:
 accepted = message ids the gateway answered with a receipt; delivered = those whose every
@@ -25,73 +25,29 @@ import time
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from sqlalchemy import text
 
-from edxml.build import build, new_document, status_message
-from edxml.model import Code, Organization, ResponseFor, StatusCode
 from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
-from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import PostgreSQL, free_port, stop_group, wait_until
+from tests.world import (
+    ADMIN_TOKEN,
+    AGENCIES,
+    G22,
+    SECRETS,
+    SYSTEMS,
+    Pki,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
-G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
-LOCKED = "000.00.00.H62"
-ADMIN_TOKEN = "h7-admin-token-0123456789"
-SECRETS = {
-    "SYS-G22": "secret-g22-ếđ",
-    "SYS-H41": "secret-h41",
-    "SYS-H14": "secret-h14",
-    "SYS-STRICT": "secret-strict",
-}
-SYSTEMS: list[dict[str, Any]] = [
-    {"id": "SYS-G22", "secret": SECRETS["SYS-G22"], "agencies": [G22], "policy": "legacy"},
-    {"id": "SYS-H41", "secret": SECRETS["SYS-H41"], "agencies": [H41], "policy": "legacy"},
-    {"id": "SYS-H14", "secret": SECRETS["SYS-H14"], "agencies": [H14], "policy": "legacy"},
-    # Speaks for G17 under the strict signature policy (signature cases of the hostile corpus)
-    # and the strict VXP authentication profile (the VXP replay case).
-    {
-        "id": "SYS-STRICT",
-        "secret": SECRETS["SYS-STRICT"],
-        "agencies": [G17],
-        "policy": "strict",
-        "profile": "strict",
-    },
-]
-AGENCIES: list[dict[str, Any]] = [
-    {"code": G22, "old_code": "G22", "name": "Văn phòng Chính phủ"},
-    {"code": H41, "old_code": "H41", "name": "UBND tỉnh Nghệ An"},
-    {"code": H14, "name": "UBND tỉnh Sơn La"},
-    {"code": G17, "name": "Bộ Tài chính"},
-    {"code": LOCKED, "name": "Đơn vị bị khóa", "status": "suspended"},
-]
 DONE_STATES = ("delivered", "acked")
 READY_TIMEOUT_S = 180.0
-
-
-@dataclass(frozen=True)
-class Pki:
-    """A CA, the node's key and certificate, and an agency signer, written as PEM files."""
-
-    directory: Path
-    paths: dict[str, Path]
-    signer: Any  # tests.pki.Credential of an agency signer trusted by the CA
-    ca: Any
-
-    @classmethod
-    def create(cls, directory: Path) -> Pki:
-        """Generate the credentials and write them under ``directory``."""
-        ca = make_ca("H7 Test Root CA")
-        signer = make_leaf(ca, "Văn thư Bộ Tài chính")
-        paths = write_pems(directory, ca=ca, node=make_leaf(ca, "edoc node"), signer=signer)
-        return cls(directory, paths, signer, ca)
 
 
 @dataclass
@@ -213,32 +169,6 @@ class RestartablePostgreSQL(PostgreSQL):
         """Fast-shutdown the server; its data stays for :meth:`start`."""
         stop_group(self._server, sig=signal.SIGINT)
         self._server = None
-
-
-# -- packets ------------------------------------------------------------------------------
-
-
-def document(number: str, *, sender: str = G22, to: Sequence[str] = (H41,)) -> bytes:
-    """An unsigned new-document packet (accepted under the ``legacy`` policy)."""
-    envelope = new_document(
-        sender=Organization(organ_id=sender, organ_name="Đơn vị gửi"),
-        to=[Organization(organ_id=code, organ_name="Đơn vị nhận") for code in to],
-        code=Code(number, "H7-TN"),
-        subject=f"Văn bản kiểm thử lỗi số {number}",
-        promulgation_date=date(2026, 1, 5),
-        timestamp=datetime(2026, 1, 5, 8, 0, 0),
-    )
-    return build(envelope)
-
-
-def status(sender: str, document_sender: str, document_id: str, code: StatusCode) -> bytes:
-    """A status packet from ``sender`` about a document of ``document_sender``."""
-    packet = status_message(
-        sender=Organization(organ_id=sender),
-        document=ResponseFor(organ_id=document_sender, document_id=document_id),
-        code=code,
-    )
-    return build(packet)
 
 
 # -- client -------------------------------------------------------------------------------

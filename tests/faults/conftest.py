@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.faults.cluster import GatewayProcess, NodeConfig, Pki
+from tests.faults.cluster import GatewayProcess, NodeConfig
+from tests.world import Pki
 
 
 @pytest.fixture

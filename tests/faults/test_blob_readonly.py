@@ -19,19 +19,17 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import (
-    H41,
     Answer,
     GatewayProcess,
     Ledger,
     NodeConfig,
-    Pki,
     account,
-    document,
     readyz_status,
     report,
     rest_call,
     stored_count,
 )
+from tests.world import H41, Pki, document
 
 pytestmark = pytest.mark.integration
 

@@ -14,18 +14,14 @@ from collections.abc import Callable
 import pytest
 
 from tests.faults.cluster import (
-    G22,
-    H14,
-    H41,
     GatewayProcess,
     Ledger,
     NodeConfig,
-    Pki,
     account,
-    document,
     report,
     submit_until_answered,
 )
+from tests.world import G22, H14, H41, Pki, document
 
 pytestmark = pytest.mark.integration
 

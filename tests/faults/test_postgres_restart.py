@@ -15,19 +15,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.faults.cluster import (
-    H14,
-    H41,
     GatewayProcess,
     Ledger,
     NodeConfig,
-    Pki,
     RestartablePostgreSQL,
     account,
-    document,
     readyz_status,
     report,
     submit_until_answered,
 )
+from tests.world import H14, H41, Pki, document
 
 pytestmark = pytest.mark.integration
 

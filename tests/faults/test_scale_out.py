@@ -16,7 +16,8 @@ from collections.abc import Callable
 import pytest
 
 from bench.load import drive
-from tests.faults.cluster import GatewayProcess, NodeConfig, Pki, account, readyz_status, report
+from tests.faults.cluster import GatewayProcess, NodeConfig, account, readyz_status, report
+from tests.world import Pki
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,9 @@ from sqlalchemy import text
 
 from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
-from tests.faults.cluster import ADMIN_TOKEN, G22, REPO, GatewayProcess, NodeConfig, Pki, report
+from tests.faults.cluster import REPO, GatewayProcess, NodeConfig, report
 from tests.vxp_client import VxpTestClient
+from tests.world import ADMIN_TOKEN, G22, Pki
 
 pytestmark = pytest.mark.integration
 

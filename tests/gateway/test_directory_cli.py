@@ -109,3 +109,14 @@ def test_cli_refusals_exit_non_zero(tmp_path: Path) -> None:
     assert code == 1
     code, _ = run("show", "NOPE", "--store", store)
     assert code == 1
+
+
+def test_cli_accepts_from_closes_and_opens_an_agency(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run("import", str(SAMPLE), "--store", store)[0] == 0
+    code, out = run("accepts-from", "000.00.00.H02", "000.00.00.g22", "000.01.", "--store", store)
+    assert code == 0 and json.loads(out)["accepts_from"] == ["000.00.00.G22", "000.01."]
+    code, out = run("show", "000.00.00.H02", "--store", store)
+    assert code == 0 and json.loads(out)["accepts_from"] == ["000.00.00.G22", "000.01."]
+    code, out = run("accepts-from", "000.00.00.H02", "--store", store)  # everyone again
+    assert code == 0 and json.loads(out)["accepts_from"] == []

@@ -33,9 +33,10 @@ from gateway.nodekey import (
     signing_check,
 )
 from gateway.ops.health import CheckFailed
-from tests.integration.gateway_node import SECRETS, document, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import Credential, make_ca, make_leaf, new_key
 from tests.softhsm import MODULE, SoftHsm
+from tests.world import SECRETS, document
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = "5678"

@@ -28,9 +28,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import AGENCIES, H14, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_self_signed
 from tests.services import free_port
+from tests.world import AGENCIES, H14, SECRETS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

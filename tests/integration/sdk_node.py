@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import aiohttp
 
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import G22, H41, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.sdk_client import Vendor
+from tests.world import G22, H41, SECRETS
 
 T = TypeVar("T")
 MAX_PACKET = 256 * 1024

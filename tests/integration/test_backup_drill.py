@@ -39,17 +39,10 @@ from gateway.audit.chain import AuditRecord
 from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from gateway.store.models import Delivery, Message
-from tests.integration.gateway_node import (
-    AGENCIES,
-    G22,
-    H41,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import RabbitMQ, free_port
+from tests.world import AGENCIES, G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

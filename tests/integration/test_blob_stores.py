@@ -18,8 +18,9 @@ from gateway.errors import NotFound
 from gateway.store.blob_stores import DatabaseBlobStore, S3BlobStore, open_blob_store
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema
-from tests.integration.gateway_node import SECRETS, document, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.services import free_port
+from tests.world import SECRETS, document
 
 pytestmark = pytest.mark.integration
 

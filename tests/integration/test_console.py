@@ -32,7 +32,7 @@ from tests.integration.console_env import (
     console_node,
     screenshot,
 )
-from tests.integration.gateway_node import H14, H41, document
+from tests.world import H14, H41, document
 
 pytestmark = pytest.mark.integration
 WAIT = 30

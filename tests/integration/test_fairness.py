@@ -28,7 +28,8 @@ from gateway import appkeys
 from gateway.audit import batch as audit_batch
 from gateway.audit.chain import verify_chain
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import G22, H41, SECRETS, document, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
+from tests.world import G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -34,15 +34,9 @@ from adapters.vxp.upstream import UpstreamLink, upstream_ctx
 from gateway import appkeys
 from gateway.credentials.auth import Caller
 from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
-from tests.integration.gateway_node import (
-    G22,
-    H41,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import running_node, settings_for
 from tests.services import RabbitMQ, free_port
+from tests.world import G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -32,10 +32,10 @@ from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor
 from edxml.signature import sign
 from gateway.credentials.auth import sign_request
-from tests.faults.cluster import REPO, GatewayProcess, NodeConfig, Pki, stored_count
-from tests.integration.gateway_node import G22, H41, document
+from tests.faults.cluster import REPO, GatewayProcess, NodeConfig, stored_count
 from tests.pki import Credential, make_ca, make_leaf, write_pems
 from tests.services import RabbitMQ, free_port
+from tests.world import G22, H41, Pki, document
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,9 @@ from edxml.model import Attachment, Code, Envelope, Organization
 from edxml.parse import parse
 from gateway.credentials.auth import sign_request
 from tests.hub_client import E, HubClient, decode_part, send_document_envelope
-from tests.integration.gateway_node import G22, H41, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.vxp_client import VxpTestClient
+from tests.world import G22, H41, SECRETS
 
 pytestmark = pytest.mark.integration
 

@@ -37,8 +37,9 @@ from tests.hub_client import (
     key_info,
     send_document_envelope,
 )
-from tests.integration.gateway_node import G22, H41, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf, make_self_signed, write_pems
+from tests.world import G22, H41, LOCKED, SECRETS
 
 pytestmark = pytest.mark.integration
 
@@ -247,7 +248,7 @@ async def test_check_permission_and_organizations(hub: Hub) -> None:
     organizations = await client.simple("GetOrganizations", "GetOrganizations")
     codes = [str(e.text) for e in organizations.findall("Organizations/Organization/OrganId")]
     assert G22 in codes and H41 in codes
-    assert "000.00.00.H40" not in codes  # suspended agencies are not offered
+    assert LOCKED not in codes  # suspended agencies are not offered
 
 
 async def test_unknown_action_and_soap12_are_refused_with_a_report(hub: Hub) -> None:

@@ -39,10 +39,11 @@ from edxml.model import (
 from gateway.credentials.auth import sign_request
 from gateway.store.database import create_engine
 from gateway.store.models import Base
-from tests.integration.gateway_node import G22, H41, REPO, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import REPO, running_node, settings_for
 from tests.pdf_pki import RevocableCA, RevocationServer, blank_pdf, sign_pdf
 from tests.services import EICAR, EICAR_SIGNATURE, Clamd, free_port
 from tests.vxp_client import VxpTestClient
+from tests.world import G22, H41, SECRETS
 
 pytestmark = pytest.mark.integration
 ADMIN_TOKEN = "admin-token-legal"

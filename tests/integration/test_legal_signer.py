@@ -19,10 +19,11 @@ from edxml.build import build, new_document
 from edxml.model import Attachment, Code, Organization, OtherInfo
 from edxml.signature import sign
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import G22, H41, SECRETS, running_node, settings_for
+from tests.integration.gateway_node import running_node, settings_for
 from tests.pdf_pki import RevocableCA, RevocationServer
 from tests.services import EICAR, Clamd
 from tests.vxp_client import VxpTestClient
+from tests.world import G22, H41, SECRETS
 
 pytestmark = pytest.mark.integration
 

@@ -25,16 +25,9 @@ from gateway.audit import batch as audit_batch
 from gateway.audit.chain import verify_chain
 from gateway.core.admission import SHED
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import (
-    AGENCIES,
-    G22,
-    H41,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import running_node, settings_for
 from tests.vxp_client import VxpTestClient
+from tests.world import AGENCIES, G22, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -26,18 +26,15 @@ from edxml.signature import sign
 from gateway.app import build_app
 from gateway.config import load_settings
 from gateway.credentials.auth import sign_request
+from tests import world
 from tests.pki import Credential, make_ca, make_leaf, write_pems
+from tests.world import G22, H41, LOCKED
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-G22, H41, H14 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14"
-SECRETS = {"SYS-G22": "secret-g22-ếđ", "SYS-H41": "secret-h41", "SYS-X": "secret-x"}
-AGENCIES = [
-    {"code": G22, "name": "Văn phòng Chính phủ", "systems": "SYS-G22"},
-    {"code": H41, "name": "UBND tỉnh Nghệ An", "systems": "SYS-H41"},
-    {"code": H14, "name": "UBND tỉnh Sơn La", "status": "suspended"},
-]
+SECRETS = {**world.SECRETS, "SYS-X": "secret-x"}  # SYS-X: a system of no agency
+AGENCIES = world.agencies()
 
 
 @dataclass
@@ -211,7 +208,7 @@ async def test_refusals(node: Node, case: str, status: int, code: str) -> None:
     elif case == "unknown-recipient":
         body = node.document("104", to=("000.00.00.H63",))
     elif case == "suspended-recipient":
-        body = node.document("105", to=(H14,))
+        body = node.document("105", to=(LOCKED,))
     elif case == "too-large":
         body = b"<a>" + b"x" * (2 * 2**20) + b"</a>"
     response = await node.call("POST", path, system, body, headers)

@@ -15,18 +15,10 @@ import pytest
 from aiohttp import web
 
 from gateway.credentials.auth import sign_request
-from tests.integration.gateway_node import (
-    AGENCIES,
-    G17,
-    G22,
-    REPO,
-    SECRETS,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import REPO, running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import free_port
+from tests.world import AGENCIES, G17, G22, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -18,18 +18,9 @@ import pytest
 
 from edxml.build import build, status_message
 from edxml.model import Organization, ResponseFor
-from tests.integration.gateway_node import (
-    G22,
-    H14,
-    H41,
-    LOCKED,
-    SECRETS,
-    Shared,
-    document,
-    running_node,
-    settings_for,
-)
+from tests.integration.gateway_node import Shared, running_node, settings_for
 from tests.vxp_client import VN, VxpTestClient, vxp_timestamp
+from tests.world import G22, H14, H41, LOCKED, SECRETS, document
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.gateway_node import G22, H14, H41, document
 from tests.integration.sdk_node import SdkNode, start_sdk_node, until
 from tests.sdk_client import SdkResult, Vendor, WireRequest, http_exchange
+from tests.world import G22, H14, H41, document
 
 pytestmark = pytest.mark.integration
 MODES = ["fresh", "long-lived"]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.gateway_node import G22, H41, LOCKED, document
 from tests.integration.sdk_node import MAX_PACKET, SDK_SECRETS, SdkNode, start_sdk_node
 from tests.sdk_client import VIETNAM, SdkResult, SdkService, http_exchange, sdk_hash_file
+from tests.world import G22, H41, LOCKED, document
 
 pytestmark = pytest.mark.integration
 

@@ -21,17 +21,7 @@ import aiohttp
 import pytest
 
 from gateway.credentials.auth import sign_request
-from tests.faults.cluster import (
-    ADMIN_TOKEN,
-    G22,
-    H41,
-    SECRETS,
-    GatewayProcess,
-    NodeConfig,
-    Pki,
-    document,
-    report,
-)
+from tests.faults.cluster import GatewayProcess, NodeConfig, report
 from tests.hub_client import (
     E,
     HubAnswer,
@@ -43,6 +33,7 @@ from tests.hub_client import (
 )
 from tests.services import RabbitMQ
 from tests.vxp_client import VxpTestClient, sdk_hash_file
+from tests.world import ADMIN_TOKEN, G22, H41, SECRETS, Pki, document
 
 pytestmark = pytest.mark.integration
 
