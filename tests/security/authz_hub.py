@@ -34,12 +34,14 @@ def hub_identity(ctx: Ctx) -> tuple[str, str]:
 
 
 def hub_client(ctx: Ctx, organ: str | None = None, token: str | None = None) -> HubClient:
+    """A hub SOAP client presenting the role (or ``organ`` / ``token`` instead)."""
     own_organ, own_token = hub_identity(ctx)
     url = ctx.url + "/services/eDoc"
     return HubClient(ctx.http, url, organ or own_organ, own_token if token is None else token)
 
 
 def by_report(answer: HubAnswer, listed: bool | None = None) -> str:
+    """Classify a hub SOAP answer as allowed / hidden / refused."""
     report = answer.find("Report/IsSuccess")
     if report is not None and report.text != "true":
         code = answer.error_codes[0]
@@ -51,6 +53,7 @@ def by_report(answer: HubAnswer, listed: bool | None = None) -> str:
 
 
 async def document_id_of(ctx: Ctx) -> str:
+    """The DocumentId of the cell's document, from its sender's trace."""
     sender = Ctx(ctx.url, ctx.http, "bound", "sender")
     _, trace = await rest(sender, "GET", f"/v1/messages/{ctx.message_id}/trace")
     return str(trace["message"]["document_id"])
@@ -68,6 +71,7 @@ async def hub_number(ctx: Ctx) -> int:
 
 
 async def hub_send(ctx: Ctx) -> str:
+    """SendDocument G22 -> H41 as the role."""
     organ, token = hub_identity(ctx)
     root = send_document_envelope(
         sender=G22,
@@ -84,6 +88,7 @@ async def hub_send(ctx: Ctx) -> str:
 
 
 async def hub_pending(ctx: Ctx) -> str:
+    """GetPendingDocumentIds as the role: is the cell's document listed?"""
     number = await hub_number(ctx)
     client = hub_client(ctx)
     answer = await client.simple("GetPendingDocumentIds", "GetPendingDocumentIdsRequest")
@@ -94,6 +99,8 @@ async def hub_pending(ctx: Ctx) -> str:
 
 
 def hub_single(action: str, wrapper: str) -> Callable[[Ctx], Awaitable[str]]:
+    """A performer of a hub action on the cell's document number."""
+
     async def call(ctx: Ctx) -> str:
         number = await hub_number(ctx)
         extra = f"<DocumentId>{number}</DocumentId>"
@@ -103,6 +110,7 @@ def hub_single(action: str, wrapper: str) -> Callable[[Ctx], Awaitable[str]]:
 
 
 async def hub_update(ctx: Ctx) -> str:
+    """UpdateTraces (status 03) for the cell's document as the role."""
     number = await hub_number(ctx)
     organ, token = hub_identity(ctx)
     status = (
@@ -123,6 +131,7 @@ async def _traces_mention(client: HubClient, document_id: str) -> tuple[HubAnswe
 
 
 async def hub_traces(ctx: Ctx) -> str:
+    """GetTraces as the role once the sender has the recipient's 01."""
     number = await hub_number(ctx)
     recipient = HubClient(ctx.http, ctx.url + "/services/eDoc", H41, SECRETS["SYS-H41"])
     assert (await recipient.confirm(number)).ok  # the gateway tells the sender 01
@@ -137,6 +146,7 @@ async def hub_traces(ctx: Ctx) -> str:
 
 
 async def hub_plain(ctx: Ctx, action: str) -> str:
+    """CheckPermission or GetOrganizations as the role."""
     organ, token = hub_identity(ctx)
     if action == "CheckPermission":
         body = envelope("", credentials("CheckPermission", organ, token))
@@ -145,6 +155,7 @@ async def hub_plain(ctx: Ctx, action: str) -> str:
 
 
 def hub_rest_answer(status: int, body: Any, listed: bool | None = None) -> str:
+    """Classify a hub REST v2 answer as allowed / hidden / refused."""
     if body.get("code") in ("0", "200"):
         return "allowed" if listed in (None, True) else "hidden"
     code = body["errors"][0]["code"]
@@ -158,6 +169,7 @@ def hub_rest_answer(status: int, body: Any, listed: bool | None = None) -> str:
 async def hub_rest(
     ctx: Ctx, method: str, op: str, headers: dict[str, str], body: bytes = b""
 ) -> tuple[int, Any]:
+    """One hub REST v2 call as the role: (status, JSON body)."""
     organ, token = hub_identity(ctx)
     sent = {"organid": organ, "authorization": token, **headers}
     url = f"{ctx.url}/EdocService/{op}"
@@ -166,10 +178,12 @@ async def hub_rest(
 
 
 async def hub_rest_send(ctx: Ctx) -> str:
+    """REST v2 sendDocument of a fresh document as the role."""
     return hub_rest_answer(*await hub_rest(ctx, "POST", "sendDocument", {"type": "EDOC"}, fresh()))
 
 
 async def hub_rest_pending(ctx: Ctx) -> str:
+    """REST v2 getPendingDocIds as the role: is the cell's document listed?"""
     number = await hub_number(ctx)
     status, body = await hub_rest(ctx, "GET", "getPendingDocIds", {"type": "EDOC"})
     ids = {d["docId"] for d in body.get("data") or []}
@@ -177,6 +191,8 @@ async def hub_rest_pending(ctx: Ctx) -> str:
 
 
 def hub_rest_single(op: str) -> Callable[[Ctx], Awaitable[str]]:
+    """A performer of a REST v2 operation on the cell's document number."""
+
     async def call(ctx: Ctx) -> str:
         number = await hub_number(ctx)
         return hub_rest_answer(*await hub_rest(ctx, "POST", op, {"docid": str(number)}))

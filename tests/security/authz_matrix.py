@@ -59,11 +59,13 @@ class Ctx:
 
     @property
     def system(self) -> str | None:
+        """The system the role signs as (None for the admin and for nobody)."""
         if self.role == "bound":
             return "SYS-G22" if self.side in ("sender", "none") else "SYS-H41"
         return "SYS-H14" if self.role == "other" else None
 
     def rest_headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        """The native REST headers the role presents for this request."""
         if self.role == "admin":
             return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         if self.system is None:

@@ -12,34 +12,41 @@ from tests.security.authz_matrix import Ctx, by_status, fresh, rest
 
 
 async def rest_tokens(ctx: Ctx) -> str:
+    """POST /v1/tokens as the role."""
     return by_status((await rest(ctx, "POST", "/v1/tokens"))[0])
 
 
 async def rest_send(ctx: Ctx) -> str:
+    """POST /v1/messages of a fresh document as the role."""
     return by_status((await rest(ctx, "POST", "/v1/messages", fresh()))[0])
 
 
 async def rest_inbox(ctx: Ctx) -> str:
+    """GET /v1/inbox as the role: is the cell's document listed?"""
     status, body = await rest(ctx, "GET", "/v1/inbox?limit=500")
     ids = {i["message_id"] for i in body["items"]} if status == 200 else set()
     return by_status(status, ctx.message_id in ids)
 
 
 async def rest_sent(ctx: Ctx) -> str:
+    """GET /v1/sent as the role: is the cell's document listed?"""
     status, body = await rest(ctx, "GET", "/v1/sent?limit=500")
     ids = {i["message_id"] for i in body["items"]} if status == 200 else set()
     return by_status(status, ctx.message_id in ids)
 
 
 async def rest_fetch(ctx: Ctx) -> str:
+    """GET the cell's document as the role."""
     return by_status((await rest(ctx, "GET", f"/v1/messages/{ctx.message_id}"))[0])
 
 
 async def rest_ack(ctx: Ctx) -> str:
+    """Acknowledge the cell's document as the role."""
     return by_status((await rest(ctx, "POST", f"/v1/messages/{ctx.message_id}/ack"))[0])
 
 
 async def rest_trace(ctx: Ctx) -> str:
+    """GET the cell's document trace as the role."""
     return by_status((await rest(ctx, "GET", f"/v1/messages/{ctx.message_id}/trace"))[0])
 
 

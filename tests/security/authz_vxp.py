@@ -14,6 +14,7 @@ from tests.world import ADMIN_TOKEN, G22, SECRETS
 
 
 def by_answer(ok: bool, code: str | None, listed: bool | None = None) -> str:
+    """Classify a VXP answer as allowed / hidden / refused."""
     if not ok:
         if code == "NOT_FOUND":
             return "hidden"
@@ -23,6 +24,7 @@ def by_answer(ok: bool, code: str | None, listed: bool | None = None) -> str:
 
 
 async def vxp(ctx: Ctx, op: str, params: dict[str, str], body: bytes | None = None) -> dict:
+    """One VXP call as the role: signed by its system, or with the admin token, or bare."""
     if ctx.system is not None:
         client = VxpTestClient(ctx.http, ctx.url + "/vxp", ctx.system, SECRETS[ctx.system])
         return await client.call(op, params, body=body)
@@ -35,6 +37,7 @@ async def vxp(ctx: Ctx, op: str, params: dict[str, str], body: bytes | None = No
 
 
 async def vxp_send(ctx: Ctx) -> str:
+    """sendEdoc of a fresh document as the role."""
     packet = fresh()
     params = {"from": G22, "servicetype": "eDoc", "messagetype": "edoc"}
     answer = await vxp(ctx, "sendEdoc", {**params, "hash-file": sdk_hash_file(packet)}, packet)
@@ -42,28 +45,33 @@ async def vxp_send(ctx: Ctx) -> str:
 
 
 async def vxp_received(ctx: Ctx) -> str:
+    """getReceivedEdocList as the role: is the cell's document listed?"""
     answer = await vxp(ctx, "getReceivedEdocList", {"servicetype": "eDoc", "messagetype": "edoc"})
     ids = {i["docId"] for i in answer.get("data") or []}
     return by_answer(answer["status"] == "OK", answer.get("code"), ctx.message_id in ids)
 
 
 async def vxp_get(ctx: Ctx) -> str:
+    """getEdoc of the cell's document as the role."""
     answer = await vxp(ctx, "getEdoc", {"docId": ctx.message_id})
     return by_answer(answer["status"] == "OK", answer.get("code"))
 
 
 async def vxp_update(ctx: Ctx) -> str:
+    """updateStatus of the cell's document as the role."""
     answer = await vxp(ctx, "updateStatus", {"docId": ctx.message_id, "status": "done"})
     return by_answer(answer["status"] == "OK", answer.get("code"))
 
 
 async def vxp_sent(ctx: Ctx) -> str:
+    """getSentEdocList as the role: is the cell's document listed?"""
     answer = await vxp(ctx, "getSentEdocList", {"servicetype": "eDoc"})
     ids = {i["senderDocId"] for i in answer.get("data") or []}
     return by_answer(answer["status"] == "OK", answer.get("code"), ctx.message_id in ids)
 
 
 async def vxp_register(ctx: Ctx) -> str:
+    """registerAgency as the role."""
     record = json.dumps({"code": "000.00.00.H59", "name": "Đơn vị đăng ký thử"}).encode()
     answer = await vxp(ctx, "registerAgency", {"Content-Type": "application/json"}, record)
     return by_answer(answer["status"] == "OK", answer.get("code"))

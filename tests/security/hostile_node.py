@@ -66,6 +66,7 @@ class Case:
 
     @property
     def id(self) -> str:
+        """The case's test id: ``protocol-name``."""
         return f"{self.protocol}-{self.name}"
 
 
