@@ -11,6 +11,7 @@ be deleted by the operator once the longest retry step has passed (docs/operatio
 from __future__ import annotations
 
 import structlog
+from aio_pika import Channel
 from aio_pika.abc import AbstractRobustConnection
 from aiormq.exceptions import ChannelNotFoundEntity
 
@@ -20,10 +21,11 @@ log = structlog.get_logger(__name__)
 
 
 async def _exists(connection: AbstractRobustConnection, name: str) -> bool:
-    # A passive declaration of a missing queue closes its channel: use a throwaway one.
-    channel = await connection.channel()
+    # A passive declaration of a missing queue closes its channel: a throwaway one, not a
+    # robust one (the robust connection would reopen it and keep it open).
+    channel = await Channel(connection)
     try:
-        await channel.declare_queue(name, passive=True, robust=False)
+        await channel.declare_queue(name, passive=True)
     except ChannelNotFoundEntity:
         return False
     finally:
