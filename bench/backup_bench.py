@@ -31,6 +31,7 @@ from gateway.backup.snapshot import create_backup  # noqa: E402
 from gateway.store import repository as repo  # noqa: E402
 from gateway.store.blobs import FileBlobStore  # noqa: E402
 from gateway.store.database import create_engine, create_schema, transaction  # noqa: E402
+from tests import store_rows  # noqa: E402
 
 NODE = "000.00.00.G22"
 
@@ -59,7 +60,7 @@ async def fill(url: str, blobs: FileBlobStore, count: int) -> int:
                     signature_status="absent",
                 )
                 pair = [repo.NewDelivery("000.00.00.H41", "000.00.00.H41") for _ in range(2)]
-                await repo.insert_message(conn, msg, pair)
+                await store_rows.insert_message(conn, msg, pair)
                 await audit.append(conn, event="received", actor="bench", message_id=msg.id)
     await engine.dispose()
     return total

@@ -31,7 +31,7 @@ from gateway.directory.formats import FORMATS, guess_format, to_csv, to_json
 from gateway.directory.records import certificate_rows, change_log
 from gateway.directory.resolver import Endpoint, agency_to_record, normalize_code, parse_datetime
 from gateway.directory.store import find_agency, load_agencies
-from gateway.errors import CodeUnknown, GatewayError
+from gateway.errors import CodeUnknown, GatewayError, NotFound
 
 _TOKENS = web.AppKey("admin_tokens", AdminTokens)
 DOOR = Door("admin")
@@ -261,8 +261,8 @@ async def lifecycle(request: web.Request) -> web.Response:
         status = "suspended" if action == "suspend" else "active"
         done = await ops.set_status(engine, [code], status, actor=actor, reason=reason, at=at)
         result = done[0] if done else await _current(engine, code)
-    else:
-        raise web.HTTPNotFound()
+    else:  # one refusal form at this door: JSON, bilingual, audited by the edge
+        raise NotFound(f"no agency action {action!r}", path="action")
     await _changed(request)
     return json_answer(agency_to_record(result))
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
-from gateway.store.models import DELIVERED_SEQ, Delivery
+from gateway.store.models import Delivery
 from gateway.store.rows import (
     FINAL_STATES,
     DeliveryRow,
@@ -55,28 +55,6 @@ async def _transition(conn: AsyncConnection, delivery_id: str, **values: Any) ->
             .values(**values)
         )
     return bool(result.rowcount)
-
-
-async def mark_delivered(conn: AsyncConnection, delivery_id: str) -> bool:
-    """Mark a delivery delivered (visible in the inbox for mailboxes).
-
-    Returns ``False`` (and changes nothing) when it was already delivered or acked.
-    """
-    if conn.dialect.name == "postgresql":
-        seq: Any = DELIVERED_SEQ.next_value()
-    else:  # SQLite has one writer at a time (BEGIN IMMEDIATE), so max + 1 is monotonic
-        seq = select(func.coalesce(func.max(Delivery.delivered_seq), 0) + 1).scalar_subquery()
-    now = utcnow()
-    return await _transition(
-        conn,
-        delivery_id,
-        state="delivered",
-        delivered_at=now,
-        delivered_seq=seq,
-        attempts=Delivery.attempts + 1,
-        last_error=None,
-        updated_at=now,
-    )
 
 
 async def mark_retrying(conn: AsyncConnection, delivery_id: str, error: str) -> bool:

@@ -12,19 +12,18 @@ both are re-exported, so ``repository.X`` keeps working for every caller.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
 from gateway.store.deliveries import (
     delivery_counts,
     mark_acked,
-    mark_delivered,
     mark_failed,
     mark_parked,
     mark_published,
@@ -66,15 +65,11 @@ __all__ = [
     "deliveries_for",
     "delivery_counts",
     "find_document",
-    "find_duplicate",
     "get_delivery",
     "get_message",
     "inbox",
-    "insert_message",
     "last_status",
-    "list_deliveries",
     "mark_acked",
-    "mark_delivered",
     "mark_failed",
     "mark_parked",
     "mark_published",
@@ -83,46 +78,10 @@ __all__ = [
     "parked",
     "reset_for_replay",
     "sent_messages",
-    "set_receipt",
     "status_history",
     "unpublished",
     "utcnow",
 ]
-
-
-async def insert_message(
-    conn: AsyncConnection, msg: NewMessage, deliveries: Sequence[NewDelivery]
-) -> None:
-    """Insert a message and its deliveries; ``DuplicateMessage`` if the same packet exists."""
-    now = utcnow()
-    values = {f.name: getattr(msg, f.name) for f in fields(NewMessage)}
-    with translate_errors():
-        await conn.execute(insert(Message), [values])
-        if deliveries:
-            rows = [
-                {
-                    "id": d.id,
-                    "message_id": msg.id,
-                    "recipient_code": d.recipient_code,
-                    "resolved_code": d.resolved_code,
-                    "endpoint_kind": d.endpoint_kind,
-                    "endpoint_url": d.endpoint_url,
-                    "state": d.state,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for d in deliveries
-            ]
-            await conn.execute(insert(Delivery), rows)
-
-
-async def set_receipt(conn: AsyncConnection, message_id: str, receipt_json: str) -> None:
-    """Replace the stored receipt JSON of a message."""
-    with translate_errors():
-        await conn.execute(
-            update(Message).where(Message.id == message_id).values(receipt_json=receipt_json)
-        )
 
 
 async def _one_message(conn: AsyncConnection, *where: Any, order: Any = None) -> MessageRow | None:
@@ -132,19 +91,6 @@ async def _one_message(conn: AsyncConnection, *where: Any, order: Any = None) ->
     with translate_errors():
         row = (await conn.execute(stmt.limit(1))).mappings().first()
     return _row(MessageRow, row) if row else None
-
-
-async def find_duplicate(
-    conn: AsyncConnection, *, sender: str, document_id: str, content_sha256: str, kind: str
-) -> MessageRow | None:
-    """Return the message with the same sender, DocumentId, content hash and kind, if any."""
-    return await _one_message(
-        conn,
-        Message.sender == sender,
-        Message.document_id == document_id,
-        Message.content_sha256 == content_sha256,
-        Message.kind == kind,
-    )
 
 
 async def get_message(conn: AsyncConnection, message_id: str) -> MessageRow | None:
@@ -197,14 +143,6 @@ async def sent_messages(
 async def deliveries_for(conn: AsyncConnection, message_id: str) -> list[DeliveryRow]:
     """Return every delivery of a message."""
     return await _deliveries(conn, Delivery.message_id == message_id)
-
-
-async def list_deliveries(
-    conn: AsyncConnection, *, state: str | None = None, limit: int | None = None
-) -> list[DeliveryRow]:
-    """Return deliveries (in ``state`` when given), oldest first."""
-    where = [] if state is None else [Delivery.state == state]
-    return await _deliveries(conn, *where, limit=limit)
 
 
 async def get_delivery(conn: AsyncConnection, delivery_id: str) -> DeliveryRow | None:

@@ -29,6 +29,7 @@ does (``isolation_level``).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_ss_cursor,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.util.concurrency import await_only
 
 # (many, operation, parameters) of a statement queued for the next trip.
 _Queued = tuple[bool, str, Any]
@@ -185,8 +187,24 @@ class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         """Open an aiosqlite connection, wrapped in the one-trip adapter."""
-        adapted = super().connect(*arg, **kw)
-        return OneTripConnection(self, adapted._connection)
+        kw.pop("async_fallback", None)
+        creator = kw.pop("async_creator_fn", None)
+        connection = creator(*arg, **kw) if creator else self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True  # as SQLAlchemy's adapter does
+        return OneTripConnection(self, await_only(_open(connection)))
+
+
+async def _open(connection: aiosqlite.Connection) -> aiosqlite.Connection:
+    """Await the connection; when it cannot open, wait for its thread to stop.
+
+    aiosqlite queues its thread's stop on a failed connect without waiting for it; the
+    thread then answers a future on a loop that may have closed meanwhile (an exception
+    in a thread, at an arbitrary later moment)."""
+    try:
+        return await connection
+    except BaseException:
+        await asyncio.get_running_loop().run_in_executor(None, connection._thread.join, 5.0)
+        raise
 
 
 def one_trip_module() -> OneTripDbapi:

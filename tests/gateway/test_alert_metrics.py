@@ -13,6 +13,7 @@ from gateway.errors import BrokerError, StoreError
 from gateway.ops import metrics, state_metrics
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 from tests.services import free_port
 
 
@@ -55,7 +56,7 @@ async def test_the_state_gauge_follows_the_store(tmp_path: Path) -> None:
     )
     deliveries = [repo.NewDelivery("000.00.00.H41", "000.00.00.H41") for _ in range(3)]
     async with transaction(engine) as conn:
-        await repo.insert_message(conn, msg, deliveries)
+        await store_rows.insert_message(conn, msg, deliveries)
         await repo.mark_parked(conn, deliveries[0].id, "gone")
         await repo.mark_parked(conn, deliveries[1].id, "gone")
     await state_metrics.refresh(engine)

@@ -31,6 +31,7 @@ from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
 from gateway.store.models import Delivery
+from tests import store_rows
 
 pytestmark = pytest.mark.integration
 
@@ -59,11 +60,11 @@ async def fill(engine: AsyncEngine, blobs: FileBlobStore, count: int = 4) -> lis
         )
         deliveries = [repo.NewDelivery(H1, H1), repo.NewDelivery(H2, H2)]
         async with transaction(engine) as conn:
-            await repo.insert_message(conn, msg, deliveries)
+            await store_rows.insert_message(conn, msg, deliveries)
             await audit.append(conn, event="received", actor="qlvb", message_id=msg.id)
             await repo.mark_published(conn, [d.id for d in deliveries])
             if n % 2 == 0:
-                await repo.mark_delivered(conn, deliveries[0].id)
+                await store_rows.mark_delivered(conn, deliveries[0].id)
         ids.append(msg.id)
     return ids
 

@@ -16,6 +16,7 @@ from gateway.delivery.replay import replay_parked
 from gateway.store import overview
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 
 G, H, K = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14"
 
@@ -42,7 +43,7 @@ async def _store(engine: AsyncEngine, number: str, at: datetime, *to: str) -> st
         signature_status="verified",
     )
     async with transaction(engine) as conn:
-        await repo.insert_message(conn, message, [repo.NewDelivery(c, c) for c in to])
+        await store_rows.insert_message(conn, message, [repo.NewDelivery(c, c) for c in to])
     return message.id
 
 
@@ -62,7 +63,7 @@ async def test_hourly_series_backlog_and_search(engine: AsyncEngine) -> None:
     new = await _store(engine, "8", now, H, K)
     async with transaction(engine) as conn:
         delivery = (await repo.deliveries_for(conn, new))[0]
-        await repo.mark_delivered(conn, delivery.id)
+        await store_rows.mark_delivered(conn, delivery.id)
     async with engine.connect() as conn:
         slots, series_in, series_out = await overview.hourly(conn, since=now - timedelta(hours=23))
         backlog = await overview.backlog(conn)

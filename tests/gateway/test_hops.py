@@ -28,6 +28,7 @@ from gateway.core.views import Hop
 from gateway.errors import RequestInvalid, StoreError
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 
 A = Hop("000.00.00.A00", "2026-01-05T01:00:00+00:00", "2026-01-05T01:00:01+00:00")
 H = Hop("000.00.00.H00", "2026-01-05T01:00:02+00:00", "2026-01-05T01:00:03+00:00")
@@ -91,7 +92,9 @@ async def _stored_message(engine: AsyncEngine) -> str:
         signature_status="verified",
     )
     async with transaction(engine) as conn:
-        await repo.insert_message(conn, msg, [repo.NewDelivery("000.00.00.H41", "000.00.00.H41")])
+        await store_rows.insert_message(
+            conn, msg, [repo.NewDelivery("000.00.00.H41", "000.00.00.H41")]
+        )
     return msg.id
 
 

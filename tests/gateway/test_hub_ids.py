@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store import hub_ids
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 
 G, H = "000.00.00.G22", "000.00.00.H41"
 
@@ -48,7 +49,7 @@ async def stored(
         signature_status="unsigned",
     )
     async with transaction(engine) as conn:
-        await repo.insert_message(conn, msg, [repo.NewDelivery(to, to, state=state)])
+        await store_rows.insert_message(conn, msg, [repo.NewDelivery(to, to, state=state)])
     return msg.id
 
 

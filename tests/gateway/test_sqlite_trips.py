@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import chain as audit
-from gateway.errors import DuplicateMessage
+from gateway.errors import DuplicateMessage, StoreError
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
@@ -130,3 +131,16 @@ async def test_a_streamed_read_runs_after_the_queued_statements(engine: AsyncEng
             )
             == 1
         )
+
+
+async def test_a_connection_that_cannot_open_leaves_no_thread_running(tmp_path: Path) -> None:
+    """A failed connect waits for aiosqlite's thread to stop, so that it never answers a
+    loop that closed meanwhile (an exception in a thread, raised at a random later time)."""
+    before = {t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")}
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    with pytest.raises(StoreError):
+        async with transaction(engine) as conn:
+            await repo.delivery_counts(conn)
+    await engine.dispose()
+    after = {t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")}
+    assert not {t for t in after - before if t.is_alive()}

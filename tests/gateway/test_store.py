@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.errors import DuplicateMessage, StoreError
 from gateway.store import repository as repo
 from gateway.store.database import async_url, create_engine, create_schema, transaction
+from tests import store_rows
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def message(document_id: str = "doc-1", *, sha: str = "a" * 64, kind: str = "doc
 async def store(engine: AsyncEngine, msg: repo.NewMessage, *codes: str) -> list[repo.NewDelivery]:
     deliveries = [repo.NewDelivery(code, code) for code in codes]
     async with transaction(engine) as conn:
-        await repo.insert_message(conn, msg, deliveries)
+        await store_rows.insert_message(conn, msg, deliveries)
     return deliveries
 
 
@@ -77,10 +78,10 @@ async def test_duplicate_is_found_and_refused_by_the_unique_key(engine: AsyncEng
     first = message()
     await store(engine, first, H1)
     async with transaction(engine) as conn:
-        found = await repo.find_duplicate(
+        found = await store_rows.find_duplicate(
             conn, sender=G, document_id="doc-1", content_sha256="a" * 64, kind="document"
         )
-        other = await repo.find_duplicate(
+        other = await store_rows.find_duplicate(
             conn, sender=G, document_id="doc-1", content_sha256="b" * 64, kind="document"
         )
     assert found is not None and found.id == first.id
@@ -95,7 +96,7 @@ async def test_rollback_on_error_leaves_nothing(engine: AsyncEngine) -> None:
     msg = message("doc-rollback")
     with pytest.raises(RuntimeError):
         async with transaction(engine) as conn:
-            await repo.insert_message(conn, msg, [repo.NewDelivery(H1, H1)])
+            await store_rows.insert_message(conn, msg, [repo.NewDelivery(H1, H1)])
             raise RuntimeError("crash after insert")
     async with transaction(engine) as conn:
         assert await repo.get_message(conn, msg.id) is None
@@ -122,8 +123,8 @@ async def test_delivery_lifecycle_inbox_and_ack(engine: AsyncEngine) -> None:
     async with transaction(engine) as conn:
         assert await repo.mark_published(conn, [d1.id, d2.id]) == 2
         assert await repo.inbox(conn, [H1], after=None, limit=10) == []  # not delivered yet
-        assert await repo.mark_delivered(conn, d1.id) is True
-        assert await repo.mark_delivered(conn, d1.id) is False  # idempotent
+        assert await store_rows.mark_delivered(conn, d1.id) is True
+        assert await store_rows.mark_delivered(conn, d1.id) is False  # idempotent
         # published is not overwritten by a late mark_published
         assert await repo.mark_published(conn, [d1.id]) == 0
     async with transaction(engine) as conn:
@@ -146,7 +147,7 @@ async def test_inbox_cursor_pages_in_delivery_order(engine: AsyncEngine) -> None
         ids.append(d.id)
     for delivery_id in reversed(ids):  # visible in the reverse order of creation
         async with transaction(engine) as conn:
-            await repo.mark_delivered(conn, delivery_id)
+            await store_rows.mark_delivered(conn, delivery_id)
     async with transaction(engine) as conn:
         first = await repo.inbox(conn, [H1], after=None, limit=2)
         rest = await repo.inbox(conn, [H1], after=first[-1].cursor, limit=10)
@@ -232,7 +233,7 @@ async def test_concurrent_writers_do_not_lose_deliveries(engine: AsyncEngine) ->
     ids = [d.id for ds in stored for d in ds]
     for delivery_id in ids:
         async with transaction(engine) as conn:
-            await repo.mark_delivered(conn, delivery_id)
+            await store_rows.mark_delivered(conn, delivery_id)
     async with transaction(engine) as conn:
         items = await repo.inbox(conn, [H1], after=None, limit=100)
     assert sorted(i.delivery_id for i in items) == sorted(ids)

@@ -97,6 +97,13 @@ async def test_lifecycle_over_http_takes_effect_in_running_directory(
     assert body["error"]["code"] == "AGENCY_DISSOLVED"
     assert "000.00.00.H02" in body["error"]["message_vi"]
 
+    no_action = await client.post(
+        "/admin/v1/agencies/000.00.00.H41/explode", headers=ADMIN, json={}
+    )
+    assert no_action.status == 404
+    error = (await no_action.json())["error"]
+    assert error["code"] == "NOT_FOUND" and error["message_vi"] and error["message_en"]
+
     unknown = await client.post("/admin/v1/agencies/000.00.00.X99/suspend", headers=ADMIN, json={})
     assert unknown.status == 422
     assert (await unknown.json())["error"]["code"] == "CODE_UNKNOWN"

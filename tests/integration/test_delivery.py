@@ -21,6 +21,7 @@ from gateway.delivery.workers import DeliveryService
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 from tests.pki import make_ca, make_leaf
 from tests.services import free_port
 
@@ -136,7 +137,7 @@ async def accept(
             for code, url in recipients
         ]
         async with transaction(engine) as conn:
-            await repo.insert_message(conn, msg, deliveries)
+            await store_rows.insert_message(conn, msg, deliveries)
         out.extend(deliveries)
     return out
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.push.signature import PushSignatureError, verify_request
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.services import RabbitMQ, free_port, stop_group
 
@@ -164,6 +165,7 @@ from datetime import UTC, datetime
 from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, transaction
+from tests import store_rows
 
 async def main(store_url, blob_dir, n, push_url):
     engine = create_engine(store_url)
@@ -179,7 +181,7 @@ async def main(store_url, blob_dir, n, push_url):
         deliveries = [repo.NewDelivery("000.00.00.H01", "000.00.00.H01", "mailbox"),
                       repo.NewDelivery("000.00.00.H02", "000.00.00.H02", "push", push_url)]
         async with transaction(engine) as conn:
-            await repo.insert_message(conn, msg, deliveries)
+            await store_rows.insert_message(conn, msg, deliveries)
     # stored, committed, acknowledged ... and killed before anything was published
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -208,7 +210,7 @@ def accept_then_die(world: dict, n: int, push_url: str) -> None:
 
 async def deliveries(engine: AsyncEngine) -> list[repo.DeliveryRow]:
     async with transaction(engine) as conn:
-        return await repo.list_deliveries(conn)
+        return await store_rows.list_deliveries(conn)
 
 
 async def wait_all_delivered(engine: AsyncEngine, expected: int) -> list[repo.DeliveryRow]:

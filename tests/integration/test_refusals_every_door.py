@@ -76,6 +76,7 @@ ADMIN_CASES: dict[str, str] = {
     "unknown-status": "DIRECTORY_CHANGE_REFUSED",
     "merge-into-itself": "DIRECTORY_CHANGE_REFUSED",
     "bad-endpoint-kind": "BAD_REQUEST",
+    "unknown-action": "NOT_FOUND",
 }
 
 
@@ -237,6 +238,8 @@ async def admin(http: aiohttp.ClientSession, node: Node, kind: str) -> Refused:
         call = http.put(agency, json={"name": "UBND tỉnh Nghệ An", "status": "x"}, headers=bearer)
     elif kind == "merge-into-itself":
         call = http.post(agency + "/merge", json={"into": H41}, headers=bearer)
+    elif kind == "unknown-action":
+        call = http.post(agency + "/explode", json={}, headers=bearer)
     else:  # bad-endpoint-kind
         call = http.post(agency + "/endpoint", json={"kind": "carrier-pigeon"}, headers=bearer)
     async with call as response:
@@ -302,7 +305,7 @@ async def test_every_door_audits_each_refusal_exactly_once(node: Node) -> None:
         outcomes = [f"{r['event']}:{r['outcome']}" for r in inside]
         if outcomes != [f"rejected:{w.refused.code}"]:
             problems.append(f"{w.door} {w.kind}: audit records {outcomes}")
-    assert len(windows) == 40
+    assert len(windows) == 3 * len(EXPECTED) + len(ADMIN_CASES) and len(EXPECTED) == 10
     assert not problems, "\n".join(problems)
 
 
