@@ -247,7 +247,9 @@ def build_app(settings: Settings, *, with_workers: bool = True) -> web.Applicati
     app[appkeys.BLOBS] = open_blob_store(
         settings.store.blob_url, settings.store.blob_dir, settings.store.url, engine
     )
-    app[appkeys.BROKER] = Broker(settings.amqp.topology_prefix(settings.node.code))
+    app[appkeys.BROKER] = Broker(
+        settings.amqp.topology_prefix(settings.node.code), settings.amqp.delivery_shards
+    )
     app[appkeys.DIRECTORY] = SqlDirectory()
     systems = SqlCallingSystems(poll_interval=settings.credentials.refresh_interval_s)
     app[appkeys.CALLING_SYSTEMS] = systems

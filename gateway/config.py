@@ -74,6 +74,9 @@ class AmqpSettings(_Section):
     # Namespace of this node's exchanges and queues (None: the node code), so that nodes
     # sharing one broker and virtual host never take each other's tasks.
     prefix: str | None = Field(default=None, max_length=100)
+    # Work queues per delivery lane: a task goes to the shard of its sending calling system,
+    # so one system's flood fills one shard while the others keep flowing (1: no shards).
+    delivery_shards: int = Field(4, ge=1, le=64)
 
     def topology_prefix(self, node_code: str) -> str:
         """The prefix of this node's topology: ``prefix``, else ``node_code``."""

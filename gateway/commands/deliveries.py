@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from gateway.app import delivery_transports
 from gateway.commands.guard import fail
 from gateway.config import load_settings
-from gateway.delivery.broker import Broker, DeliveryTask
+from gateway.delivery.broker import Broker
+from gateway.delivery.outbox import task_for
 from gateway.delivery.workers import DeliveryService, close_transports
 from gateway.errors import GatewayError
 from gateway.nodekey import load_key, uses_protected_key
@@ -87,22 +88,21 @@ async def replay(
     ladder: tuple[float, ...],
     ids: list[str] | None,
     prefix: str = "",
+    shards: int = 1,
 ) -> list[str]:
     """Reset parked deliveries (``ids``, or all when ``None``) and publish them again
-    (to the topology of ``prefix``)."""
+    (to the topology of ``prefix`` with ``shards`` per lane)."""
     engine = create_engine(store_url)
-    broker = Broker(prefix)
+    broker = Broker(prefix, shards)
     try:
         await create_schema(engine)
         async with transaction(engine) as conn:
             wanted = ids if ids is not None else [r.id for r in await repo.parked(conn)]
             rows = await repo.reset_for_replay(conn, wanted)
-            urgency = await bulk.priorities(conn, {r.message_id for r in rows})
+            routes = await bulk.routes(conn, {r.message_id for r in rows})
         if rows:
             await broker.connect(amqp_url, ladder=ladder)
-            await broker.publish(
-                [DeliveryTask(r.id, r.message_id, 0, urgency.get(r.message_id, 0)) for r in rows]
-            )
+            await broker.publish([task_for(r.id, r.message_id, routes) for r in rows])
             async with transaction(engine) as conn:
                 await repo.mark_published(conn, [r.id for r in rows])
         return [r.id for r in rows]
@@ -130,6 +130,7 @@ def replay_command(
                 tuple(settings.amqp.retry_ladder),
                 None if all_ else list(ids),
                 settings.amqp.topology_prefix(settings.node.code),
+                settings.amqp.delivery_shards,
             )
         )
     except GatewayError as exc:
@@ -167,12 +168,14 @@ async def run_worker(
     sweep_older_than_s: float,
     prefix: str | None = None,
     blob_url: str | None = None,
+    shards: int = 1,
 ) -> None:
     """Run delivery workers and the outbox sweep until SIGTERM or SIGINT (``prefix``: the
-    topology namespace, by default ``node_code``; ``blob_url``: see ``store.blob_url``)."""
+    topology namespace, by default ``node_code``; ``blob_url``: see ``store.blob_url``;
+    ``shards``: work queues per lane)."""
     engine = create_engine(store_url)
     await create_schema(engine)
-    broker = Broker(node_code if prefix is None else prefix)
+    broker = Broker(node_code if prefix is None else prefix, shards)
     await broker.connect(amqp_url, prefetch=prefetch, ladder=ladder)
     transports = delivery_transports(node_key=node_key, node_code=node_code)
     blobs = open_blob_store(blob_url, blob_dir, store_url, engine)
@@ -232,6 +235,7 @@ def worker_command(
                 ),
                 prefix=settings.amqp.topology_prefix(settings.node.code),
                 blob_url=settings.store.blob_url,
+                shards=settings.amqp.delivery_shards,
             )
         )
     except GatewayError as exc:

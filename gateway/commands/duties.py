@@ -122,7 +122,8 @@ async def run_named(settings: Settings, name: str, source: DirectorySource | Non
         if name == "outbox-sweep":
             from gateway.delivery.broker import Broker
 
-            broker = Broker()
+            amqp = settings.amqp
+            broker = Broker(amqp.topology_prefix(settings.node.code), amqp.delivery_shards)
             await broker.connect(settings.amqp.url, prefetch=1, ladder=settings.amqp.retry_ladder)
             stack.push_async_callback(broker.close)
         if source is None and name == "directory-sync":

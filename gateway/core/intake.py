@@ -211,7 +211,7 @@ class Intake:
         now_at = self.clock()
         for code in (*(r["resolved_code"] for r in receipt.recipients), packet.sender):
             self.directory.record_activity(code, now_at)
-        return await self._publish(receipt, delivery_ids, packet_priority(packet))
+        return await self._publish(receipt, delivery_ids, packet_priority(packet), caller.system_id)
 
     async def _store_once(self, request: StoreRequest) -> Stored:
         """Store one packet; a duplicate is answered with the original receipt.
@@ -271,14 +271,18 @@ class Intake:
         return outcomes
 
     async def _publish(
-        self, receipt: Receipt, delivery_ids: list[str], priority: int = 0
+        self, receipt: Receipt, delivery_ids: list[str], priority: int = 0, sender: str = ""
     ) -> Receipt:
         mailboxes = sum(1 for r in receipt.recipients if r["endpoint"] == "mailbox")
         if mailboxes:  # delivered by the store commit itself (gateway.core.intake_plan.Writes)
             metrics.DELIVERIES.labels(transport="mailbox", result="delivered").inc(mailboxes)
         if not delivery_ids:
             return receipt
-        tasks = [DeliveryTask(i, receipt.message_id, priority=priority) for i in delivery_ids]
+        # The sending calling system picks the shard of the lane (gateway.delivery.topology).
+        tasks = [
+            DeliveryTask(i, receipt.message_id, priority=priority, sender=sender)
+            for i in delivery_ids
+        ]
         try:
             with metrics.stage_timer("publish"):
                 await self.broker.publish(tasks)

@@ -1,21 +1,25 @@
-"""RabbitMQ: the delivery task queues (one per lane), their retry ladder and the parking queue.
+"""RabbitMQ: the delivery task queues (K shards per lane), their retry ladder and the parking
+queue.
 
 The topology is declared from one table, :func:`gateway.delivery.topology.topology`, under this
-node's prefix (see that module): a normal and an urgent lane, TTL retry queues that send a
-task back to its own lane, and a parking queue. Every queue is a quorum queue; messages
-are persistent and published with confirms (many in flight); ``message_id`` is the
-delivery id so consumers are idempotent. Dead lettering is ``at-least-once`` (which needs
-``x-overflow=reject-publish``). Each lane is consumed on its own channel and handlers run
-under one :class:`gateway.delivery.priority_gate.PriorityGate`, so urgent tasks are served first.
-aio-pika errors are translated into :class:`gateway.errors.BrokerError` here, once.
+node's prefix (see that module): a normal and an urgent lane of ``shards`` queues each, TTL
+retry queues that send a task back to its own lane and shard, and a parking queue. A task
+travels on the shard of its sending calling system, so a flood fills one shard while the
+others flow. Every queue is a quorum queue; messages are persistent and published with
+confirms (many in flight); ``message_id`` is the delivery id so consumers are idempotent.
+Dead lettering is ``at-least-once`` (which needs ``x-overflow=reject-publish``). Each shard
+of each lane is consumed on its own channel with its own prefetch, and handlers run under
+one :class:`gateway.delivery.priority_gate.PriorityGate`: urgent tasks first, then fair
+between calling systems. Shards beyond the configured count left by an earlier run are
+found at start and drained (see :mod:`gateway.delivery.shards`). aio-pika errors are
+translated into :class:`gateway.errors.BrokerError` here, once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import aio_pika
@@ -30,6 +34,8 @@ from aiormq.exceptions import AMQPError
 from pamqp.commands import Basic
 
 from gateway.delivery.priority_gate import PriorityGate
+from gateway.delivery.shards import leftover_shards
+from gateway.delivery.task import DeliveryTask
 from gateway.delivery.topology import (
     DELIVERY_LIMIT,
     LANES,
@@ -41,10 +47,11 @@ from gateway.delivery.topology import (
     lane_for,
     retry_queue_name,
     topology,
+    work_queue_spec,
 )
 from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from gateway.errors import BrokerError
-from gateway.ops.metrics import BROKER_ERRORS
+from gateway.ops.metrics import BROKER_ERRORS, QUEUE_MESSAGES
 
 log = structlog.get_logger(__name__)
 
@@ -72,62 +79,21 @@ MAX_CONFIRMS_IN_FLIGHT = 100
 _BROKER_ERRORS = (AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
 
 
-@dataclass(frozen=True)
-class DeliveryTask:
-    """What travels through RabbitMQ: which delivery to attempt, how many times before, and
-    the packet's ``OtherInfo/Priority`` (which picks the lane)."""
-
-    delivery_id: str
-    message_id: str
-    attempt: int = 0
-    priority: int = 0
-
-    @property
-    def lane(self) -> str:
-        """The delivery lane of this task (``urgent`` for priorities 2, 3, 4)."""
-        return lane_for(self.priority)
-
-    def encode(self) -> bytes:
-        """Return the JSON body of the AMQP message."""
-        return json.dumps(
-            {
-                "delivery_id": self.delivery_id,
-                "message_id": self.message_id,
-                "attempt": self.attempt,
-                "priority": self.priority,
-            }
-        ).encode()
-
-    @classmethod
-    def decode(cls, body: bytes) -> DeliveryTask:
-        """Read a task from an AMQP message body (``ValueError`` when malformed)."""
-        try:
-            data = json.loads(body)
-            return cls(
-                str(data["delivery_id"]),
-                str(data["message_id"]),
-                int(data["attempt"]),
-                int(data.get("priority") or 0),
-            )
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"malformed delivery task: {exc}") from exc
-
-
 Handler = Callable[[DeliveryTask], Awaitable[None]]
 
 
 class Broker:
     """A robust RabbitMQ connection publishing and consuming delivery tasks.
 
-    ``prefix`` namespaces every exchange and queue (see :mod:`gateway.delivery.topology`).
-    The robust
-    connection reconnects after a broker restart and re-declares the topology and the
-    consumers; unacknowledged tasks are redelivered, so handlers must be idempotent.
+    ``prefix`` namespaces every exchange and queue, ``shards`` is the number of work queues
+    per lane (see :mod:`gateway.delivery.topology`). The robust connection reconnects after
+    a broker restart and re-declares the topology and the consumers; unacknowledged tasks
+    are redelivered, so handlers must be idempotent.
     """
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, prefix: str = "", shards: int = 1) -> None:
         self.ladder: tuple[float, ...] = DEFAULT_LADDER
-        self.names = Names(prefix)
+        self.names = Names(prefix, shards)
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._consume_channels: list[AbstractChannel] = []
@@ -205,7 +171,7 @@ class Broker:
         channel, work, retry = self._publish_channel, self._exchange, self._retry_exchange
         if channel is None or work is None or retry is None:
             raise BrokerError("not connected")
-        routing_key = self.names.routing_key(task.lane)
+        routing_key = self.names.routing_key(task.lane, self.names.shard_of(task.sender))
         exchange = {"lane": work, "retry": retry, "parked": channel.default_exchange}[to]
         if to == "parked":
             routing_key = self.names.parked
@@ -237,31 +203,35 @@ class Broker:
             raise errors[0]
 
     async def consume(self, handler: Handler) -> None:
-        """Start consuming both lanes with ``handler`` (returns once the consumers run).
+        """Start consuming every shard of both lanes with ``handler`` (returns once the
+        consumers run), and the shards an earlier run with more of them left behind.
 
-        Each lane has its own channel and prefetch; handlers hold a slot of the priority
-        gate, urgent tasks first. The AMQP message is acked after ``handler`` returns;
+        Each shard has its own channel and prefetch; handlers hold a slot of the priority
+        gate, urgent tasks first, then fair between senders. The AMQP message is acked
+        after ``handler`` returns;
         ``RetryableDeliveryError`` sends the task to the next ladder step (parked after the
         last), ``PermanentDeliveryError`` parks it; any other exception requeues it
         (bounded by ``x-delivery-limit``).
         """
         if self._connection is None:
             raise BrokerError("not connected")
-        specs = {s.name: s for s in topology(self.ladder, names=self.names)}
+        names = self.names
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._process(message, handler)
+
         try:
+            leftovers = await leftover_shards(self._connection, names)
             for lane in LANES:
-                channel = await self._connection.channel()
-                self._consume_channels.append(channel)
-                await channel.set_qos(prefetch_count=self._prefetch)
-                spec = specs[self.names.work_queue(lane)]
-                queue = await channel.declare_queue(
-                    spec.name, durable=True, arguments=spec.arguments
-                )
-
-                async def on_message(message: AbstractIncomingMessage) -> None:
-                    await self._process(message, handler)
-
-                await queue.consume(on_message)
+                for shard in (*range(names.shards), *leftovers[lane]):
+                    channel = await self._connection.channel()
+                    self._consume_channels.append(channel)
+                    await channel.set_qos(prefetch_count=self._prefetch)
+                    spec = work_queue_spec(names, lane, shard)
+                    queue = await channel.declare_queue(
+                        spec.name, durable=True, arguments=spec.arguments
+                    )
+                    await queue.consume(on_message)
         except _BROKER_ERRORS as exc:
             BROKER_ERRORS.inc()
             raise BrokerError(f"cannot consume: {exc}") from exc
@@ -273,7 +243,7 @@ class Broker:
             log.error("broker.malformed_task", error=str(exc), message_id=message.message_id)
             await self._settle(message.reject(requeue=False))
             return
-        async with self.gate.slot(1 if task.lane == URGENT else 0):
+        async with self.gate.slot(1 if task.lane == URGENT else 0, flow=task.sender):
             try:
                 await handler(task)
             except RetryableDeliveryError as exc:
@@ -318,7 +288,8 @@ class Broker:
             log.warning("broker.settle_failed", error=repr(exc))
 
     async def queue_depths(self) -> dict[str, int]:
-        """Return the number of ready messages in each queue of the topology.
+        """Return the number of ready messages in each queue of the topology (every shard
+        its own), and set the ``queue_messages`` gauge from them.
 
         Taken from passive declarations; RabbitMQ 3.10 answers 0 there for quorum queues,
         so treat the figures as a lower bound (exact counts: ``rabbitmqctl list_queues``).
@@ -326,8 +297,9 @@ class Broker:
         if self._publish_channel is None:
             raise BrokerError("not connected")
         depths: dict[str, int] = {}
+        specs = {s.name: s for s in topology(self.ladder, names=self.names)}
         try:
-            for spec in topology(self.ladder, names=self.names):
+            for spec in specs.values():
                 queue = await self._publish_channel.declare_queue(
                     spec.name, passive=True, robust=False
                 )
@@ -335,6 +307,10 @@ class Broker:
                 depths[spec.name] = int(result.message_count or 0)
         except _BROKER_ERRORS as exc:
             raise BrokerError(f"cannot read queue depths: {exc}") from exc
+        for name, count in depths.items():
+            state = "retrying" if "x-message-ttl" in specs[name].arguments else "waiting"
+            state = "parked" if name == self.names.parked else state
+            QUEUE_MESSAGES.labels(queue=name, state=state).set(count)
         return depths
 
     async def stop_consuming(self) -> None:

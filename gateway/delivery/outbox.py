@@ -9,6 +9,7 @@ idempotent on the delivery id.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -25,6 +26,15 @@ log = structlog.get_logger(__name__)
 BATCH = 500
 
 
+def task_for(
+    delivery_id: str, message_id: str, routes: Mapping[str, tuple[int, str]]
+) -> DeliveryTask:
+    """The first-attempt task of a delivery, on the lane and shard of its message's
+    ``routes`` entry (``gateway.store.bulk.routes``): the same as intake published."""
+    priority, sender = routes.get(message_id, (0, ""))
+    return DeliveryTask(delivery_id, message_id, 0, priority, sender)
+
+
 async def sweep(engine: AsyncEngine, broker: Broker, *, older_than_s: float) -> int:
     """Republish every pending delivery created more than ``older_than_s`` ago.
 
@@ -38,12 +48,10 @@ async def sweep(engine: AsyncEngine, broker: Broker, *, older_than_s: float) -> 
         async with transaction(engine) as conn:
             rows = await repo.unpublished(conn, older_than=cutoff, limit=BATCH)
             rows = [r for r in rows if r.id not in seen]
-            urgency = await bulk.priorities(conn, {r.message_id for r in rows})
+            routes = await bulk.routes(conn, {r.message_id for r in rows})
         if not rows:
             return total
-        await broker.publish(
-            [DeliveryTask(r.id, r.message_id, priority=urgency.get(r.message_id, 0)) for r in rows]
-        )
+        await broker.publish([task_for(r.id, r.message_id, routes) for r in rows])
         async with transaction(engine) as conn:
             await repo.mark_published(conn, [r.id for r in rows])
         seen.update(r.id for r in rows)

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import chain as audit
-from gateway.delivery.broker import DeliveryTask
+from gateway.delivery.outbox import task_for
+from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import transaction
 
@@ -31,6 +32,7 @@ async def replay_parked(
         known = set(parked)
         wanted = parked if ids is None else [i for i in dict.fromkeys(ids) if i in known]
         rows = await repo.reset_for_replay(conn, wanted)
+        routes = await bulk.routes(conn, {r.message_id for r in rows})
         await audit.append(
             conn,
             event="deliveries.replayed",
@@ -44,7 +46,7 @@ async def replay_parked(
             },
         )
     if rows:
-        await broker.publish([DeliveryTask(r.id, r.message_id) for r in rows])
+        await broker.publish([task_for(r.id, r.message_id, routes) for r in rows])
         async with transaction(engine) as conn:
             await repo.mark_published(conn, [r.id for r in rows])
     return [r.id for r in rows]

@@ -197,12 +197,13 @@ async def mark_delivered_many(conn: AsyncConnection, ids: Sequence[str]) -> set[
         return {row[0] for row in result.all()}
 
 
-async def priorities(conn: AsyncConnection, message_ids: Collection[str]) -> dict[str, int]:
-    """Return the ``OtherInfo/Priority`` of these messages (0 when none was given), by id."""
+async def routes(conn: AsyncConnection, message_ids: Collection[str]) -> dict[str, tuple[int, str]]:
+    """Return ``(priority, caller_system)`` of these messages, by id: what routes their
+    delivery tasks to a lane (``OtherInfo/Priority``, 0 when none) and a shard of it."""
     if not message_ids:
         return {}
     m = Message.__table__.c
-    stmt = select(m.id, m.priority).where(m.id.in_(list(set(message_ids))))
+    stmt = select(m.id, m.priority, m.caller_system).where(m.id.in_(list(set(message_ids))))
     with translate_errors():
         rows = (await conn.execute(stmt)).all()
-    return {row.id: int(row.priority or 0) for row in rows}
+    return {row.id: (int(row.priority or 0), str(row.caller_system)) for row in rows}

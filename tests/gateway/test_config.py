@@ -83,3 +83,12 @@ def test_example_configuration_loads() -> None:
     assert settings.systems, "the example names at least one calling system"
     assert settings.store.url.startswith("sqlite")
     assert settings.calendar_file.name == "calendar.toml"
+
+
+def test_delivery_shards_default_and_bounds(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path)).amqp.delivery_shards == 4
+    assert load_settings(EXAMPLE).amqp.delivery_shards == 4
+    assert load_settings(None, amqp={"delivery_shards": 1}).amqp.delivery_shards == 1
+    for bad in (0, 65):
+        with pytest.raises(ValidationError):
+            load_settings(None, amqp={"delivery_shards": bad})

@@ -127,6 +127,8 @@ async def test_accept_stores_routes_and_publishes(
     assert {t.message_id for t in broker.published} == {receipt.message_id}
     push = next(r for r in receipt.recipients if r["endpoint"] == "push")
     assert [t.delivery_id for t in broker.published] == [push["delivery_id"]]
+    # The calling system travels with the task: it picks the shard of the lane.
+    assert [t.sender for t in broker.published] == [SENDER.system_id]
     await intake.flush()
     async with transaction(engine) as conn:
         rows = await repo.deliveries_for(conn, receipt.message_id)

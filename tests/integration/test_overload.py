@@ -146,9 +146,10 @@ async def test_urgent_document_is_published_on_the_urgent_lane(
         broker = server.app[appkeys.BROKER]
         connection = broker._connection
         channel = await connection.channel()
-        prefix = settings.node.code
-        urgent = await channel.get_queue(f"{prefix}.deliver.urgent", ensure=False)
-        normal = await channel.get_queue(f"{prefix}.deliver", ensure=False)
+        names = broker.names  # the lanes' shard of the sending system
+        shard = names.shard_of("SYS-G22")
+        urgent = await channel.get_queue(names.work_queue("urgent", shard), ensure=False)
+        normal = await channel.get_queue(names.work_queue("normal", shard), ensure=False)
         got_urgent = await urgent.get(timeout=10)
         got_normal = await normal.get(timeout=10)
         assert got_urgent.message_id == receipt["recipients"][0]["delivery_id"]
