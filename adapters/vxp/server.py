@@ -97,7 +97,7 @@ def _endpoint(op: str, handler: Handler) -> Callable[[web.Request], Awaitable[we
                     op=op,
                     code=exc.code,
                     vxp_code=vxp.vxp_error_code(exc),
-                    message_en=f"{exc.message_en}: {exc.detail}" if exc.detail else exc.message_en,
+                    message_en=str(exc),  # with the reason, which the answer never carries
                     claimed_system=system.id if system is not None else claimed,
                     authenticated=system is not None,
                     remote=request.remote,

@@ -289,10 +289,7 @@ class Gateway:
                 document_id=r.document_id,
                 accepted_at=r.accepted_at,
                 status_code=r.status_code,
-                recipients=tuple(
-                    _recipient_state(d, {k: f"{v:02d}" for k, v in statuses[r.id].items()})
-                    for d in deliveries[r.id]
-                ),
+                recipients=tuple(_recipient_state(d, statuses[r.id]) for d in deliveries[r.id]),
             )
             for r in rows
         ]

@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.database import translate_errors
 from gateway.store.models import Delivery, StatusHistory
-from gateway.store.repository import DeliveryRow, StatusRow
+from gateway.store.rows import _DELIVERY_COLS, DeliveryRow, StatusRow, _row
 
-_DELIVERY_COLS = [Delivery.__table__.c[f.name] for f in fields(DeliveryRow)]
 _STATUS_COLS = [StatusHistory.__table__.c[f.name] for f in fields(StatusRow)]
 
 
@@ -32,17 +31,15 @@ async def deliveries_by_message(
     with translate_errors():
         rows = (await conn.execute(stmt)).mappings().all()
     for row in rows:
-        found[row["message_id"]].append(
-            DeliveryRow(**{f.name: row[f.name] for f in fields(DeliveryRow)})
-        )
+        found[row["message_id"]].append(_row(DeliveryRow, row))
     return found
 
 
 async def latest_statuses(
     conn: AsyncConnection, message_ids: Collection[str]
-) -> dict[str, dict[str, int]]:
-    """Return, per message, the latest status code recorded for each recipient."""
-    found: dict[str, dict[str, int]] = defaultdict(dict)
+) -> dict[str, dict[str, str]]:
+    """Return, per message, the latest status code ("01" … "16") recorded for each recipient."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
     if not message_ids:
         return found
     stmt = (
@@ -53,5 +50,5 @@ async def latest_statuses(
     with translate_errors():
         rows = (await conn.execute(stmt)).mappings().all()
     for row in rows:  # in recording order: the last one written wins
-        found[row["document_message_id"]][row["recipient_code"]] = row["status_code"]
+        found[row["document_message_id"]][row["recipient_code"]] = f"{row['status_code']:02d}"
     return found
