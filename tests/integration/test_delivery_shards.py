@@ -104,12 +104,25 @@ class SlowRecipient:
 
 
 async def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` (plain or async) until it holds; fail after ``WAIT_S``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_S
-    while not predicate():
+    while not await _holds(predicate):
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def _holds(predicate) -> bool:  # type: ignore[no-untyped-def]
+    value = predicate()
+    return bool(await value) if asyncio.iscoroutine(value) else bool(value)
+
+
+async def delivery_state(engine: AsyncEngine, delivery_id: str) -> tuple[str, int] | None:
+    """The stored state and attempt count of one delivery."""
+    async with transaction(engine) as conn:
+        row = await repo.get_delivery(conn, delivery_id)
+    return None if row is None else (row.state, row.attempts)
 
 
 @pytest.fixture
@@ -172,6 +185,11 @@ async def store(
     return [d.id for _, ds in items for d in ds]
 
 
+async def _is_settled(engine: AsyncEngine, delivery_id: str) -> bool:
+    found = await delivery_state(engine, delivery_id)
+    return found is not None and found[0] not in {"pending", "published", "retrying"}
+
+
 async def states(engine: AsyncEngine, ids: list[str]) -> Counter[str]:
     async with transaction(engine) as conn:
         found = await bulk.load_deliveries(conn, set(ids))
@@ -202,10 +220,17 @@ async def test_a_flood_fills_its_shard_and_another_system_is_delivered_meanwhile
     assert flood_done_then < FLOOD // 4, flood_done_then
     recipient = node["recipient"]
     await wait_for(lambda: len(recipient.received) >= FLOOD + 1, "the whole flood")
+    everything = [*flood, other]
+
+    async def all_recorded() -> bool:
+        return (await states(node["engine"], everything))["delivered"] == FLOOD + 1
+
+    # The recipient's 200 goes out before the worker records it: wait for the records.
+    await wait_for(all_recorded, "every delivery to be recorded")
     await asyncio.sleep(0.3)  # nothing more may arrive
     counts = Counter(recipient.received)
     assert set(counts) == {*flood, other} and set(counts.values()) == {1}  # exactly once
-    assert await states(node["engine"], [*flood, other]) == {"delivered": FLOOD + 1}
+    assert await states(node["engine"], everything) == {"delivered": FLOOD + 1}
 
 
 async def test_with_one_shard_the_same_flood_keeps_the_other_system_waiting(
@@ -229,9 +254,11 @@ async def test_retry_parking_and_replay_stay_on_the_shard(
     await service.start()
     assert await sweep(engine, service.broker, older_than_s=0) == 2
     await wait_for(lambda: retried in recipient.received, "the retried delivery")
-    async with transaction(engine) as conn:
-        row = await repo.get_delivery(conn, retried)
-        assert row is not None and row.state == "delivered" and row.attempts == 3
+    # The recipient's 200 goes out before the worker records it: wait for the record.
+    await wait_for(
+        lambda: _is_settled(engine, retried), "the retried delivery to be recorded"
+    )
+    assert await delivery_state(engine, retried) == ("delivered", 3)
     await wait_for(lambda: service.broker.gate.busy == 0, "the refused one to settle")
     async with transaction(engine) as conn:
         assert [r.id for r in await repo.parked(conn)] == [refused]
