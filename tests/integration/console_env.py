@@ -179,6 +179,7 @@ def console_node(tmp: Path, amqp_url: str) -> Iterator[ConsoleNode]:
         asyncio.run_coroutine_threadsafe(recipient.stop(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()
 
 
 def chromium() -> webdriver.Chrome:
