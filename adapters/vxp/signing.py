@@ -146,17 +146,27 @@ class SignedRequest:
 class ReplayGuard:
     """Remembers recently seen request signatures and refuses a second use within ``window``.
 
-    The VXP form of the gateway's one replay cache (``gateway.credentials.replay``): in memory
-    and per process, so across processes a replay is only caught by the timestamp skew bound.
+    The VXP form of the gateway's one replay cache (``gateway.credentials.replay``). In a
+    running gateway it is given the native API's cache (``cache``), so the process keeps one;
+    in memory and per process, so across processes a replay is only caught by the timestamp
+    skew bound. Times are wall-clock seconds, as the native API records them.
     """
 
-    def __init__(self, window: timedelta = DEFAULT_SKEW * 2, max_entries: int = 100_000) -> None:
-        self._cache = ReplayCache(window.total_seconds(), max_entries)
+    def __init__(
+        self,
+        window: timedelta = DEFAULT_SKEW * 2,
+        max_entries: int = 100_000,
+        *,
+        cache: ReplayCache | None = None,
+    ) -> None:
+        if cache is None:
+            cache = ReplayCache(window.total_seconds(), max_entries)
+        self._cache = cache
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    def check_and_remember(self, key: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def check_and_remember(self, key: str, *, clock: Callable[[], float] = time.time) -> None:
         """Record ``key``; raise :class:`AuthReplay` when it was already seen in the window."""
         if not self._cache.check_and_add(key, clock()):
             raise AuthReplay("the same signed headers were already used")
@@ -241,7 +251,7 @@ def check_strict_freshness(
     if abs(now - signed.timestamp) > skew:
         raise AuthExpired(f"timestamp {signed.params['timestamp']} is outside ±{skew}")
     if replay_guard is not None:
-        replay_guard.check_and_remember(f"{signed.system_id}\x00{signed.signature}")
+        replay_guard.check_and_remember(f"vxp:{signed.system_id}\x00{signed.signature}")
 
 
 def verify_request(

@@ -110,6 +110,11 @@ class Authenticator:
         self._replays = ReplayCache(max(limits.replay_window_s, 2 * limits.clock_skew_s))
         self.admin = AdminTokens(t.get_secret_value() for t in (admin.tokens if admin else ()))
 
+    @property
+    def replays(self) -> ReplayCache:
+        """The process's one replay cache (the VXP door's strict profile records in it too)."""
+        return self._replays
+
     def _caller(self, system: SystemRecord) -> Caller:
         return Caller(system.id, frozenset(system.agencies), system.policy, "system")
 

@@ -1,7 +1,8 @@
 """The one replay cache: signatures seen recently, refused a second time within a window.
 
 Used by every door that refuses replays (the native API's signed requests, the VXP door's
-``strict`` profile). In memory and per process, bounded by time (``window_s``) and size
+``strict`` profile), through one instance per process that the ``Authenticator`` owns. In
+memory and per process, bounded by time (``window_s``) and size
 (``max_entries``, oldest forgotten first); thread-safe, because the VXP door may verify off
 the event loop. Across processes a replay is bounded by the timestamp window only.
 """

@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from gateway import appkeys
 from gateway.credentials.auth import sign_request
+from gateway.credentials.replay import ReplayCache
 from tests.integration.gateway_node import running_node, settings_for
 from tests.pki import make_ca, make_leaf, write_pems
 from tests.sdk_client import Vendor
@@ -37,6 +39,7 @@ class SdkNode:
     url: str
     store: Path
     http: aiohttp.ClientSession
+    replays: ReplayCache  # the process's one replay cache (REST and VXP strict)
 
     @property
     def vxp(self) -> str:
@@ -120,7 +123,8 @@ async def start_sdk_node(tmp: Path, amqp_url: str) -> AsyncIterator[SdkNode]:
         limits={"max_packet_bytes": MAX_PACKET},
     )
     async with running_node(settings) as server, aiohttp.ClientSession() as http:
-        yield SdkNode(str(server.make_url("")).rstrip("/"), tmp / "store.db", http)
+        replays = server.app[appkeys.AUTHENTICATOR].replays
+        yield SdkNode(str(server.make_url("")).rstrip("/"), tmp / "store.db", http, replays)
 
 
 async def until(probe: Callable[[], Awaitable[T | None]], what: str) -> T:

@@ -76,8 +76,13 @@ async def test_sdk_profile_refuses_a_timestamp_from_the_future(node: SdkNode) ->
 
 async def test_strict_profile_refuses_utc_stamps_and_replays(node: SdkNode) -> None:
     vietnam = service(node, "SYS-G22-STRICT")
+    remembered = len(node.replays)
     first = await vietnam.get_received_edoc_list()
     assert first.status == "OK", first
+    # One replay cache per process: the VXP door records in the native API's.
+    assert len(node.replays) == remembered + 1
+    await node.native("SYS-G22", "GET", "/v1/inbox")
+    assert len(node.replays) == remembered + 2
     before = node.last_seq()
     refused(await vietnam.get_received_edoc_list(), "15")  # same object: same signature
     one_audit(node, before, "AUTH_REPLAY", "SYS-G22-STRICT")
