@@ -255,9 +255,7 @@ async def test_retry_parking_and_replay_stay_on_the_shard(
     assert await sweep(engine, service.broker, older_than_s=0) == 2
     await wait_for(lambda: retried in recipient.received, "the retried delivery")
     # The recipient's 200 goes out before the worker records it: wait for the record.
-    await wait_for(
-        lambda: _is_settled(engine, retried), "the retried delivery to be recorded"
-    )
+    await wait_for(lambda: _is_settled(engine, retried), "the retried delivery to be recorded")
     assert await delivery_state(engine, retried) == ("delivered", 3)
     await wait_for(lambda: service.broker.gate.busy == 0, "the refused one to settle")
     async with transaction(engine) as conn:
