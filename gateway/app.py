@@ -345,7 +345,8 @@ def _mount_protocol_adapters(app: web.Application, settings: Settings) -> None:
         "directory": directory,
         "max_packet_bytes": settings.limits.max_packet_bytes,
     }
-    app.add_subapp("/vxp", build_vxp_app(gateway=gateway, **common))
+    replays = app[appkeys.AUTHENTICATOR].replays  # one replay cache per process
+    app.add_subapp("/vxp", build_vxp_app(gateway=gateway, replays=replays, **common))
     app.add_subapp(settings.hub.soap_path, build_soap_app(gateway=gateway, **common))
     app.add_subapp(settings.hub.rest_path, build_hub_rest_app(gateway=gateway, **common))
     admin = build_admin_app()

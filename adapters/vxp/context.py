@@ -83,22 +83,17 @@ def context_of(request: web.Request) -> VxpContext:
             skew=skew,
             max_bytes=given["max"] or (limits.max_packet_bytes if limits else 150 * 2**20),
             clock=given["clock"],
-            guard=_replay_guard(request, skew),
+            guard=(
+                ReplayGuard(window=skew * 2)
+                if given.get("replays") is None
+                else ReplayGuard(cache=given["replays"])
+            ),
             sink=sink,
             engine=engine,
             node_code=getattr(getattr(settings, "node", None), "code", "") or "",
         )
         state["context"] = context
     return context
-
-
-def _replay_guard(request: web.Request, skew: timedelta) -> ReplayGuard:
-    """The VXP guard over the native API's replay cache when the gateway has one (one cache
-    per process), else its own (the door served alone, as in its tests)."""
-    authenticator = request.config_dict.get(appkeys.AUTHENTICATOR)
-    if authenticator is None:
-        return ReplayGuard(window=skew * 2)
-    return ReplayGuard(cache=authenticator.replays)
 
 
 def required(signed: SignedRequest, name: str) -> str:

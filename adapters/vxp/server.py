@@ -30,6 +30,7 @@ from adapters.vxp.refusals import RefusalSink, VxpRefusal
 from adapters.vxp.signing import VIETNAM, SignedRequest
 from edxml.errors import EdxmlError
 from gateway.credentials.auth import Caller
+from gateway.credentials.replay import ReplayCache
 from gateway.errors import GatewayError, RequestInvalid
 from gateway.ports import Core
 
@@ -49,6 +50,7 @@ def build_vxp_app(
     max_packet_bytes: int | None = None,
     clock: Callable[[], datetime] | None = None,
     sink: RefusalSink | None = None,
+    replays: ReplayCache | None = None,
 ) -> web.Application:
     """Build the VXP sub-application (mount it at ``/vxp``).
 
@@ -56,7 +58,9 @@ def build_vxp_app(
     ``gateway.appkeys`` (``GATEWAY``, ``DIRECTORY``, ``ENGINE``, ``SETTINGS``: systems, clock
     skew and packet limit). ``directory`` answers the agency lists (iterable of
     ``gateway.directory.resolver.Agency``); ``registry`` backs ``registerAgency``/``deleteAgency``
-    (refused when absent); ``sink`` records refusals (default: the audit chain).
+    (refused when absent); ``sink`` records refusals (default: the audit chain); ``replays``
+    is the process's one replay cache, which the ``strict`` profile records in (default: a
+    cache of the door's own).
     """
     app = web.Application()
     app[STATE] = {
@@ -69,6 +73,7 @@ def build_vxp_app(
             "max": max_packet_bytes,
             "clock": clock,
             "sink": sink,
+            "replays": replays,
         }
     }
     for name, handler in ROUTES.items():
