@@ -195,7 +195,7 @@ async def broker_ceiling(url: str, docs: list[bytes]) -> float:
                 done.set()
 
         started = time.perf_counter()
-        await queue.consume(on_message)
+        tag = await queue.consume(on_message)
 
         async def publish(body: bytes) -> None:
             async with inflight:
@@ -207,6 +207,7 @@ async def broker_ceiling(url: str, docs: list[bytes]) -> float:
         await asyncio.gather(*(publish(b) for b in docs))
         await asyncio.wait_for(done.wait(), 300)
         rate = len(docs) / (time.perf_counter() - started)
+        await queue.cancel(tag)  # before the delete: no "cancelled by the broker" warning
         await queue.delete(if_unused=False, if_empty=False)
         return rate
     finally:
