@@ -79,6 +79,7 @@ class Client:
         self.session, self.base, self.system = session, base, system
 
     async def call(self, method: str, path: str, body: bytes = b"") -> Any:
+        """Send one signed request; return its JSON (or bytes), raise on a 4xx/5xx answer."""
         headers = sign_request(self.system, SECRETS[self.system], method, path, body)
         async with self.session.request(
             method, self.base + path, data=body, headers=headers
@@ -91,9 +92,11 @@ class Client:
             return data
 
     async def inbox(self) -> list[dict[str, Any]]:
+        """The system's inbox items (first page of 100)."""
         return (await self.call("GET", "/v1/inbox?limit=100"))["items"]
 
     async def status(self, code: StatusCode, me: str, document_id: str) -> None:
+        """Send status ``code`` from agency ``me`` for the demo sender's ``document_id``."""
         doc = ResponseFor(organ_id=SENDER, document_id=document_id)
         packet = status_message(sender=Organization(organ_id=me), document=doc, code=code)
         await self.call("POST", "/v1/messages", build(packet))

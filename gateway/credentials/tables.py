@@ -108,11 +108,13 @@ class Snapshot:
 
 
 async def stored_version(conn: AsyncConnection) -> int | None:
+    """The version of the stored systems (None before the first change)."""
     value = await conn.scalar(select(_V.c.version).where(_V.c.id == 1))
     return None if value is None else int(value)
 
 
 async def bump_version(conn: AsyncConnection, at: datetime) -> None:
+    """Count one change to the stored systems, so every process re-reads them."""
     done = await conn.execute(
         update(_V).where(_V.c.id == 1).values(version=_V.c.version + 1, changed_at=at)
     )
@@ -121,6 +123,7 @@ async def bump_version(conn: AsyncConnection, at: datetime) -> None:
 
 
 def view_of(row: Any, slots: list[Any], now: datetime) -> SystemView:
+    """The typed view of a stored system and its secret slots, as valid at ``now``."""
     valid = [s for s in slots if s.expires_at is None or now < utc(s.expires_at)]
     ending = [utc(s.expires_at) for s in valid if s.expires_at is not None]
     return SystemView(
