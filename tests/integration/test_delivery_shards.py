@@ -21,10 +21,8 @@ from typing import Any
 import aio_pika
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.push.signature import verify_request
 from adapters.push.transport import PushTransport
 from gateway import appkeys
 from gateway.credentials.auth import sign_request
@@ -40,89 +38,19 @@ from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
 from tests.integration.gateway_node import running_node, settings_for
+from tests.integration.shard_support import WAIT_S, SlowRecipient, delivery_state, wait_for
 from tests.pki import make_ca, make_leaf
-from tests.services import free_port
 from tests.world import AGENCIES, H41, SECRETS, document
 
 pytestmark = pytest.mark.integration
 
 LADDER = (0.2, 0.4)
-WAIT_S = 90.0
 SHARDS = 4
 FLOODER, OTHER = "SYS-G22", "SYS-H41"  # on shards 0 and 2 of 4
 FLOOD = 400
 PREFETCH = 4
 PREFIX = "000.00.00.G22"
 H17 = "000.00.00.H17"
-
-
-class SlowRecipient:
-    """A push recipient that verifies the node's signature and answers after ``delay_s``;
-    it records every delivery id it accepted, in order (``fail`` ids: 503 first, or 404)."""
-
-    def __init__(self, cert: Any, delay_s: float = 0.02) -> None:
-        self.cert = cert
-        self.delay_s = delay_s
-        self.received: list[str] = []
-        self.fail_first: dict[str, int] = {}
-        self.refuse: set[str] = set()
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/in"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        delivery_id = verify_request(
-            self.cert,
-            method=request.method,
-            path=request.raw_path,
-            headers=request.headers,
-            body=body,
-        )
-        await asyncio.sleep(self.delay_s)
-        if delivery_id in self.refuse:
-            return web.Response(status=404)
-        if self.fail_first.get(delivery_id, 0) > 0:
-            self.fail_first[delivery_id] -= 1
-            return web.Response(status=503)
-        self.received.append(delivery_id)
-        return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/in", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-
-async def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` (plain or async) until it holds; fail after ``WAIT_S``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while not await _holds(predicate):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def _holds(predicate) -> bool:  # type: ignore[no-untyped-def]
-    value = predicate()
-    return bool(await value) if asyncio.iscoroutine(value) else bool(value)
-
-
-async def delivery_state(engine: AsyncEngine, delivery_id: str) -> tuple[str, int] | None:
-    """The stored state and attempt count of one delivery."""
-    async with transaction(engine) as conn:
-        row = await repo.get_delivery(conn, delivery_id)
-    return None if row is None else (row.state, row.attempts)
 
 
 @pytest.fixture
