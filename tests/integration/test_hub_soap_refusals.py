@@ -91,15 +91,17 @@ async def test_big_unauthenticated_nested_body_is_refused_fast(hub: Hub) -> None
     elapsed = loop.time() - started
     assert not answer.ok and answer.error_codes == ["PAYLOAD_TOO_LARGE"]
     print(f"HUB 8 MiB nested: refused {elapsed * 1000:.0f} ms, /healthz {pause * 1000:.0f} ms")
-    assert elapsed < 1.0, elapsed
-    assert pause < 1.0, pause
+    # Measured 22–68 ms and /healthz within 59 ms (BENCHMARKS.md); the bounds only catch the
+    # old behaviour (21 s parsing on the event loop) and hold on a slow machine.
+    assert elapsed < 5.0, elapsed
+    assert pause < 5.0, pause
     # Under the envelope cap the depth is counted while parsing.
     deep = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
     deep += b"<a>" * (3 * 2**20 // 3)
     started = loop.time()
     answer = await client.post("GetOrganizations", deep)
     assert answer.error_codes == ["EDXML_LIMIT"]
-    assert loop.time() - started < 1.0
+    assert loop.time() - started < 5.0  # the depth counted while parsing, not walked after
     framed = await hub.client(H41, "SYS-H41").post("GetOrganizations", deep)
     assert framed.error_codes == ["EDXML_LIMIT"]
 

@@ -130,5 +130,7 @@ async def test_hub_unauthenticated_8mib_nested_body_is_refused_fast(
             f"HOSTILE hub 8 MiB nested ({framing}): refused in {elapsed * 1000:.0f} ms, "
             f"/healthz max {max(health) * 1000:.0f} ms, {len(health_during)} asked during it"
         )
-        assert elapsed < 1.0 and max(health) < 0.5
+        # Measured in tens of ms (printed above); the bounds catch the old 21 s stall and
+        # hold on a slow machine.
+        assert elapsed < 5.0 and max(health) < 2.5
         assert health_during, "/healthz was asked while the attack was being refused"
