@@ -205,7 +205,7 @@ async def test_big_attachment_is_read_after_authentication(hub: Hub) -> None:
     wrong = root.replace(SECRETS["SYS-G22"], "wrong")
     refused = await intruder.post("SendDocument", wrong, {"big": ("application/pdf", big)})
     assert refused.error_codes == ["AUTH_FAILED"]
-    assert loop.time() - started < 1.0
+    assert loop.time() - started < 5.0  # a wide bound: it catches a full read-then-check
 
     answer = await hub.client(G22, "SYS-G22").post(
         "SendDocument", root, {"big": ("application/pdf", big)}
