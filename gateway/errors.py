@@ -10,6 +10,7 @@ messages. ``edxml.EdxmlError`` refusals are mapped by :func:`http_status_for`.
     ├── Forbidden                  FORBIDDEN / SENDER_NOT_ALLOWED / ...  403
     ├── NotFound                   NOT_FOUND            404
     ├── PayloadTooLarge            PAYLOAD_TOO_LARGE    413
+    ├── RequestInvalid             REQUEST_INVALID      400: a bad parameter; ROUTING_LOOP
     ├── RequestTimeout             REQUEST_TIMEOUT      408: the body did not arrive in time
     ├── CodeUnknown                CODE_UNKNOWN         422: identifier code not in the directory
     ├── AgencyInactive             AGENCY_INACTIVE      422: suspended or locked agency
@@ -222,6 +223,16 @@ class RequestInvalid(GatewayError):
     http_status = 400
     message_vi = "Yêu cầu thiếu tham số hoặc tham số không hợp lệ"
     message_en = "Missing or invalid request parameter"
+
+
+class RoutingLoop(RequestInvalid):
+    """Raised at intake when a relayed packet's path already names this node, or is longer
+    than a federation can be (``gateway.core.hops``): the routes between nodes loop, and
+    accepting it would send it round again."""
+
+    code = "ROUTING_LOOP"
+    message_vi = "Gói tin quay lại nút đã chuyển nó: định tuyến giữa các nút bị vòng lặp"
+    message_en = "The packet came back to a node it already passed: the routes loop"
 
 
 class FileHashMismatch(GatewayError):

@@ -6,7 +6,8 @@ last: ``{node, received_at, forwarded_at}`` each. Over VXP the list travels in t
 ``hops`` header of ``sendEdoc`` (authenticated as coming from the calling system) and in
 the ``hops`` field of the ``getEdoc`` answer to a node pulling from its upstream.
 
-The receiving node stores the list beside the message (``gateway.store.hops``) with who
+A node that finds its own code in the path refuses the packet (``ROUTING_LOOP``): the
+routes loop. The receiving node stores the list beside the message (``gateway.store.hops``) with who
 reported it (the calling system) and by which door, after the message itself is stored
 and before the relaying side is answered: when that answer is lost the relaying side sends
 again, the message is a duplicate and the path is stored then (once; the first report
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.views import Hop
-from gateway.errors import RequestInvalid
+from gateway.errors import RequestInvalid, RoutingLoop
 from gateway.store import hops as store
 from gateway.store.database import transaction
 
@@ -46,7 +47,7 @@ def parse_hops(value: object) -> tuple[Hop, ...]:
     if not isinstance(value, list) or not all(isinstance(h, dict) for h in value):
         raise RequestInvalid("the hops header must be a JSON list of objects")
     if len(value) > MAX_HOPS:
-        raise RequestInvalid(f"more than {MAX_HOPS} hops: a routing loop")
+        raise RoutingLoop(f"more than {MAX_HOPS} hops")
     hops = []
     for index, hop in enumerate(value):
         node = _text(hop, "node", index)
@@ -54,6 +55,14 @@ def parse_hops(value: object) -> tuple[Hop, ...]:
             raise RequestInvalid(f"hops[{index}]: the node is missing")
         hops.append(Hop(node, _text(hop, "received_at", index), _text(hop, "forwarded_at", index)))
     return tuple(hops)
+
+
+def check_path(hops: Sequence[Hop], node: str | None) -> None:
+    """Raise ``RoutingLoop`` when the path a packet came with already names ``node`` (this
+    node's code): a route between nodes leads back here, and accepting the packet again
+    would send it round until the hop limit."""
+    if node and any(h.node.strip().upper() == node.upper() for h in hops):
+        raise RoutingLoop(f"the path already passed {node}")
 
 
 def parse_hops_text(text: str | None) -> tuple[Hop, ...]:

@@ -36,10 +36,12 @@ from gateway.audit.refusals import mark_audited
 from gateway.core.access import Access
 from gateway.core.admission import Admission, claims_urgent
 from gateway.core.calendar import OfficeCalendar
+from gateway.core.hops import check_path
 from gateway.core.intake_checks import LARGE_PACKET_BYTES, Checked, CheckPool, run_checks
 from gateway.core.intake_duplicates import RecentDigests, duplicate_receipts
 from gateway.core.intake_plan import StoreRequest, Target, Writes, packet_priority, plan_packet
 from gateway.core.receipts import Receipt
+from gateway.core.views import Hop
 from gateway.credentials.auth import Caller
 from gateway.delivery.broker import DeliveryTask
 from gateway.errors import (
@@ -108,14 +110,22 @@ class Intake:
         self._duplicates: GroupCommit[str, Receipt | None] = GroupCommit(engine, duplicate_receipts)
 
     async def accept(
-        self, raw: bytes, caller: Caller, *, via: str = "rest", internal: bool = False
+        self,
+        raw: bytes,
+        caller: Caller,
+        *,
+        via: str = "rest",
+        internal: bool = False,
+        hops: Sequence[Hop] = (),
     ) -> Receipt:
         """Accept one packet for ``caller``; return its receipt or raise the refusal.
 
         ``internal`` marks packets the node itself produced (status 01 on an ack, failure
-        notices): they skip the caller authorization.
+        notices): they skip the caller authorization. ``hops``: the path a relaying node
+        reported; one naming this node is refused (``gateway.core.hops.check_path``).
         """
         try:
+            check_path(hops, self.node_code)
             if internal:
                 receipt = await self._accept(raw, caller, internal=internal)
             else:

@@ -84,7 +84,7 @@ class Gateway:
         """Accept a document or status packet; return its receipt (``duplicate`` set when
         the same packet was accepted before). ``hops``: the path a relaying node reported,
         stored beside the message before the answer (see ``gateway.core.hops``)."""
-        receipt = await self.intake.accept(raw, caller, via=via)
+        receipt = await self.intake.accept(raw, caller, via=via, hops=hops)
         if hops:
             await record_path(
                 self.engine, receipt.message_id, hops, reported_by=caller.system_id, via=via

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.core.hops import (
     MAX_HOPS,
+    check_path,
     hops_text,
     onward,
     parse_hops,
@@ -25,7 +26,7 @@ from gateway.core.hops import (
 )
 from gateway.core.operations import load_trace
 from gateway.core.views import Hop
-from gateway.errors import RequestInvalid, StoreError
+from gateway.errors import RequestInvalid, RoutingLoop, StoreError
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 from tests import store_rows
@@ -50,13 +51,29 @@ def test_the_header_reads_back_as_it_was_written() -> None:
         json.dumps([{"node": "  "}]),
         json.dumps([{"node": 7}]),
         json.dumps([{"node": "X", "forwarded_at": "9" * 65}]),
-        json.dumps([{"node": f"N{i}"} for i in range(MAX_HOPS + 1)]),
     ],
 )
 def test_a_malformed_hop_list_is_refused_as_invalid(value: str) -> None:
     with pytest.raises(RequestInvalid) as caught:
         parse_hops_text(value)
     assert caught.value.code == "REQUEST_INVALID"
+
+
+def test_a_path_longer_than_a_federation_is_a_routing_loop() -> None:
+    with pytest.raises(RoutingLoop) as caught:
+        parse_hops_text(json.dumps([{"node": f"N{i}"} for i in range(MAX_HOPS + 1)]))
+    assert caught.value.code == "ROUTING_LOOP"
+    longest = json.dumps([{"node": f"N{i}"} for i in range(MAX_HOPS)])
+    assert len(parse_hops_text(longest)) == MAX_HOPS
+
+
+def test_a_path_naming_this_node_is_a_routing_loop() -> None:
+    check_path([A, H], "000.00.00.B00")  # passes: B is not on the path
+    check_path([A, H], None)  # a node without a code cannot tell
+    check_path([], "000.00.00.H00")
+    for node in ("000.00.00.H00", "000.00.00.h00", "000.00.00.A00"):
+        with pytest.raises(RoutingLoop):
+            check_path([A, H], node)
 
 
 def test_a_relaying_node_sends_the_path_then_its_own_hop() -> None:

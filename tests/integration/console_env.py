@@ -29,6 +29,7 @@ from selenium.webdriver.chrome.service import Service
 
 from gateway.credentials.auth import sign_request
 from tests.integration.gateway_node import running_node, settings_for
+from tests.loopback import LoopbackRecipient
 from tests.pki import make_self_signed
 from tests.services import free_port
 from tests.world import AGENCIES, H14, SECRETS
@@ -44,18 +45,15 @@ PASSWORDS = {
 T = TypeVar("T")
 
 
-class Recipient:
+class Recipient(LoopbackRecipient):
     """A push recipient: answers 404 (refused for good) until ``accept`` is set."""
 
+    path = "/inbox"
+
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.accept = False
         self.received = 0
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/inbox"
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
@@ -63,17 +61,6 @@ class Recipient:
             return web.Response(status=404, text="no such mailbox yet")
         self.received += 1
         return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/inbox", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 @dataclass

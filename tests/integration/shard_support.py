@@ -11,27 +11,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.push.signature import verify_request
 from gateway.store import repository as repo
 from gateway.store.database import transaction
-from tests.services import free_port
+from tests.loopback import LoopbackRecipient
 
 WAIT_S = 90.0
 
 
-class SlowRecipient:
+class SlowRecipient(LoopbackRecipient):
     """A push recipient that verifies the node's signature and answers after ``delay_s``;
     it records every delivery id it accepted, in order (``fail`` ids: 503 first, or 404)."""
 
     def __init__(self, cert: Any, delay_s: float = 0.02) -> None:
+        super().__init__()
         self.cert = cert
         self.delay_s = delay_s
         self.received: list[str] = []
         self.fail_first: dict[str, int] = {}
         self.refuse: set[str] = set()
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/in"
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -50,17 +45,6 @@ class SlowRecipient:
             return web.Response(status=503)
         self.received.append(delivery_id)
         return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/in", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 async def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from gateway.store import repository as repo
 from gateway.store.blobs import FileBlobStore
 from gateway.store.database import create_engine, create_schema, transaction
 from tests import store_rows
+from tests.loopback import LoopbackRecipient
 from tests.pki import make_ca, make_leaf
 from tests.services import free_port
 
@@ -32,21 +33,19 @@ WAIT_S = 60.0
 SENDER = "000.00.00.G01"
 
 
-class Recipient:
+class Recipient(LoopbackRecipient):
     """A push recipient system on loopback that verifies the node's signature."""
 
+    path = "/edoc/inbox"
+    query = "?x=1"  # a configured URL may carry a query
+
     def __init__(self, cert, *, fail_first: int = 0, status: int = 200) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
         self.cert = cert
         self.fail_first = fail_first
         self.status = status
         self.received: list[tuple[str, str, bytes]] = []
         self.refused = 0
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/edoc/inbox?x=1"
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -66,17 +65,6 @@ class Recipient:
             return web.Response(status=503)
         self.received.append((delivery_id, request.headers["X-Edoc-Message-Id"], body))
         return web.Response(status=self.status)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/edoc/inbox", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 @pytest.fixture

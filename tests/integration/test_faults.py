@@ -26,8 +26,9 @@ from adapters.push.signature import PushSignatureError, verify_request
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 from tests import store_rows
+from tests.loopback import LoopbackRecipient
 from tests.pki import make_ca, make_leaf, write_pems
-from tests.services import RabbitMQ, free_port, stop_group
+from tests.services import RabbitMQ, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +36,14 @@ WAIT_S = 90.0
 LADDER = "0.5,1,1,2,2,3,3,5,5,5"
 
 
-class Recipient:
+class Recipient(LoopbackRecipient):
     """A push recipient recording every arrival (delivery id, message id, body hash)."""
 
     def __init__(self, cert, *, delay_s: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
         self.cert = cert
         self.delay_s = delay_s
         self.arrivals: list[tuple[str, str, str]] = []
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
-        self.url = f"http://127.0.0.1:{self.port}/in"
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -59,18 +58,6 @@ class Recipient:
         message_id = request.headers["X-Edoc-Message-Id"]
         self.arrivals.append((delivery_id, message_id, hashlib.sha256(body).hexdigest()))
         return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/in", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
 
 
 class Workers:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import text
 
 from adapters.vxp.client import (
     VxpAgencySource,
@@ -32,6 +33,7 @@ from adapters.vxp.client import (
 )
 from adapters.vxp.upstream import UpstreamLink, upstream_ctx
 from gateway import appkeys
+from gateway.audit import batch as audit_batch
 from gateway.credentials.auth import Caller
 from gateway.delivery.transports import PermanentDeliveryError, RetryableDeliveryError
 from tests.integration.gateway_node import running_node, settings_for
@@ -55,8 +57,15 @@ async def hub(tmp_path: Path, rabbitmq: RabbitMQ) -> AsyncIterator[TestServer]:
 async def node_b(tmp_path: Path, rabbitmq: RabbitMQ) -> AsyncIterator[TestServer]:
     url = rabbitmq.url(rabbitmq.new_vhost())
     (tmp_path / "b").mkdir()
-    async with running_node(settings_for(tmp_path / "b", url)) as server:
+    async with running_node(node_b_settings(tmp_path / "b", url)) as server:
         yield server
+
+
+def node_b_settings(tmp: Path, amqp_url: str) -> Any:
+    """Node B's settings: its own node code (H41), as every node of a federation has; the
+    hub is G22. A path naming a node's own code is a routing loop."""
+    node = {"code": H41, "key_file": str(tmp / "absent.key"), "cert_file": str(tmp / "absent.crt")}
+    return settings_for(tmp, amqp_url, node=node)
 
 
 def hub_client(hub: TestServer, system: str, **kw: Any) -> VxpClient:
@@ -188,7 +197,7 @@ async def test_upstream_context_polls_and_ingests_by_itself(
         extra_agencies=(G22,),
     )
     (tmp_path / "b2").mkdir()
-    settings = settings_for(tmp_path / "b2", rabbitmq.url(rabbitmq.new_vhost()))
+    settings = node_b_settings(tmp_path / "b2", rabbitmq.url(rabbitmq.new_vhost()))
     packet = document("804")
     sender_link = hub_client(hub, "SYS-G22")
     try:
@@ -232,3 +241,44 @@ async def test_hops_travel_beside_the_packet_and_are_stored_and_sent_on(hub: Tes
     finally:
         await client.close()
         await receiver.close()
+
+
+async def test_a_path_that_already_passed_this_node_is_a_routing_loop(hub: TestServer) -> None:
+    """A relayed packet whose path names this node came round a loop of routes: refused
+    (ROUTING_LOOP, audited once), not accepted again to go round until the hop limit."""
+    client = hub_client(hub, "SYS-G22")
+    engine = hub.app[appkeys.ENGINE]
+    loop = [{"node": "A"}, {"node": G22.lower()}, {"node": "B"}]  # this node, any case
+    send = {"from": G22, "servicetype": "eDoc", "messagetype": "edoc"}
+
+    async def counts() -> tuple[int, list[str]]:
+        async with engine.connect() as conn:
+            messages = await conn.scalar(text("SELECT count(*) FROM messages"))
+            refused = await conn.execute(
+                text("SELECT outcome FROM audit_log WHERE event = 'rejected' ORDER BY seq")
+            )
+            return int(messages or 0), [row[0] for row in refused]
+
+    before = await counts()
+    try:
+        with pytest.raises(VxpCallFailed) as caught:
+            await client.call(
+                "sendEdoc",
+                {**send, "hops": json.dumps(loop)},
+                body=document("807"),
+            )
+        assert caught.value.error_code == "10"
+        assert "vòng lặp" in caught.value.description and "loop" in caught.value.description
+        await audit_batch.flush(engine)
+        after = await counts()
+        assert after[0] == before[0], "nothing stored"
+        assert after[1] == [*before[1], "ROUTING_LOOP"]
+        # The same document with a path that does not come back here is accepted.
+        answer = await client.call(
+            "sendEdoc",
+            {**send, "hops": json.dumps(loop[:1])},
+            body=document("807"),
+        )
+        assert answer["DocId"]
+    finally:
+        await client.close()
