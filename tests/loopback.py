@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from adapters.push.signature import verify_request
 from tests.services import free_port
 
 
@@ -13,7 +16,8 @@ class LoopbackRecipient:
     path = "/in"
     query = ""
 
-    def __init__(self) -> None:
+    def __init__(self, cert: Any = None) -> None:
+        self.cert = cert  # the node's certificate, when the recipient verifies pushes
         self.port = free_port()
         self.runner: web.AppRunner | None = None
 
@@ -25,6 +29,19 @@ class LoopbackRecipient:
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one push (each recipient says how)."""
         raise NotImplementedError
+
+    async def verified(self, request: web.Request) -> tuple[str, bytes]:
+        """Read a push and verify the node's signature over it (``PushSignatureError``
+        otherwise); return its delivery id and body."""
+        body = await request.read()
+        delivery_id = verify_request(
+            self.cert,
+            method=request.method,
+            path=request.raw_path,
+            headers=request.headers,
+            body=body,
+        )
+        return delivery_id, body
 
     async def start(self) -> None:
         """Listen on the loopback port."""

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.push.signature import verify_request
 from gateway.store import repository as repo
 from gateway.store.database import transaction
 from tests.loopback import LoopbackRecipient
@@ -21,22 +20,14 @@ class SlowRecipient(LoopbackRecipient):
     it records every delivery id it accepted, in order (``fail`` ids: 503 first, or 404)."""
 
     def __init__(self, cert: Any, delay_s: float = 0.02) -> None:
-        super().__init__()
-        self.cert = cert
+        super().__init__(cert)
         self.delay_s = delay_s
         self.received: list[str] = []
         self.fail_first: dict[str, int] = {}
         self.refuse: set[str] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        delivery_id = verify_request(
-            self.cert,
-            method=request.method,
-            path=request.raw_path,
-            headers=request.headers,
-            body=body,
-        )
+        delivery_id, _ = await self.verified(request)
         await asyncio.sleep(self.delay_s)
         if delivery_id in self.refuse:
             return web.Response(status=404)

@@ -40,23 +40,15 @@ class Recipient(LoopbackRecipient):
     query = "?x=1"  # a configured URL may carry a query
 
     def __init__(self, cert, *, fail_first: int = 0, status: int = 200) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.cert = cert
+        super().__init__(cert)
         self.fail_first = fail_first
         self.status = status
         self.received: list[tuple[str, str, bytes]] = []
         self.refused = 0
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
         try:
-            delivery_id = verify_request(
-                self.cert,
-                method=request.method,
-                path=request.raw_path,
-                headers=request.headers,
-                body=body,
-            )
+            delivery_id, body = await self.verified(request)
         except PushSignatureError:
             self.refused += 1
             return web.Response(status=401)

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.push.signature import PushSignatureError, verify_request
+from adapters.push.signature import PushSignatureError
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 from tests import store_rows
@@ -40,17 +40,13 @@ class Recipient(LoopbackRecipient):
     """A push recipient recording every arrival (delivery id, message id, body hash)."""
 
     def __init__(self, cert, *, delay_s: float = 0.0) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.cert = cert
+        super().__init__(cert)
         self.delay_s = delay_s
         self.arrivals: list[tuple[str, str, str]] = []
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
         try:
-            delivery_id = verify_request(
-                self.cert, method="POST", path=request.raw_path, headers=request.headers, body=body
-            )
+            delivery_id, body = await self.verified(request)
         except PushSignatureError:
             return web.Response(status=401)
         if self.delay_s:
