@@ -7,11 +7,12 @@ last: ``{node, received_at, forwarded_at}`` each. Over VXP the list travels in t
 the ``hops`` field of the ``getEdoc`` answer to a node pulling from its upstream.
 
 A node that finds its own code in the path refuses the packet (``ROUTING_LOOP``): the
-routes loop. The receiving node stores the list beside the message (``gateway.store.hops``) with who
-reported it (the calling system) and by which door, after the message itself is stored
-and before the relaying side is answered: when that answer is lost the relaying side sends
-again, the message is a duplicate and the path is stored then (once; the first report
-wins). The trace shows the path; a node relaying further sends the path plus its own hop.
+routes loop. The receiving node stores the list beside the message
+(``gateway.store.hops``) with who reported it (the calling system) and by which door,
+after the message itself is stored and before the relaying side is answered: when that
+answer is lost the relaying side sends again, the message is a duplicate and the path is
+stored then (once; the first report wins). The trace shows the path; a node relaying
+further sends the path plus its own hop.
 """
 
 from __future__ import annotations
