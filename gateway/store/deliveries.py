@@ -79,23 +79,34 @@ async def mark_acked(
     ``recipient_codes`` matches the resolved code or the code as written in the packet.
     Returns the deliveries that changed (empty when already acked: idempotent).
     """
+    now = utcnow()
+    return await _settle_delivered(
+        conn, message_id, recipient_codes, state="acked", acked_at=now, updated_at=now
+    )
+
+
+async def _settle_delivered(
+    conn: AsyncConnection, message_id: str, recipient_codes: Collection[str], **values: Any
+) -> list[DeliveryRow]:
+    """Set ``values`` on the message's still-delivered deliveries to ``recipient_codes``
+    (the resolved code or the code as written); return those that changed."""
     codes = list(recipient_codes)
-    where = (
+    changed = await _deliveries(
+        conn,
         Delivery.message_id == message_id,
         or_(Delivery.resolved_code.in_(codes), Delivery.recipient_code.in_(codes)),
         Delivery.state == "delivered",
     )
-    changed = await _deliveries(conn, *where)
     if not changed:
         return []
-    now = utcnow()
+    ids = [r.id for r in changed]
     with translate_errors():
         await conn.execute(
             update(Delivery)
-            .where(Delivery.id.in_([r.id for r in changed]), Delivery.state == "delivered")
-            .values(state="acked", acked_at=now, updated_at=now)
+            .where(Delivery.id.in_(ids), Delivery.state == "delivered")
+            .values(**values)
         )
-    return await _deliveries(conn, Delivery.id.in_([r.id for r in changed]))
+    return await _deliveries(conn, Delivery.id.in_(ids))
 
 
 async def parked(conn: AsyncConnection, limit: int | None = None) -> list[DeliveryRow]:
@@ -135,19 +146,11 @@ async def mark_failed(
     """Mark the message's delivered deliveries to ``recipient_codes`` as ``failed``: the
     recipient refused the transfer (VXP ``updateStatus fail``). Only a delivered, not yet
     acknowledged delivery changes; returns those that changed (empty on a repeat)."""
-    codes = list(recipient_codes)
-    where = (
-        Delivery.message_id == message_id,
-        or_(Delivery.resolved_code.in_(codes), Delivery.recipient_code.in_(codes)),
-        Delivery.state == "delivered",
+    return await _settle_delivered(
+        conn,
+        message_id,
+        recipient_codes,
+        state="failed",
+        last_error=reason[:1000],
+        updated_at=utcnow(),
     )
-    changed = await _deliveries(conn, *where)
-    if not changed:
-        return []
-    with translate_errors():
-        await conn.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.id for r in changed]), Delivery.state == "delivered")
-            .values(state="failed", last_error=reason[:1000], updated_at=utcnow())
-        )
-    return await _deliveries(conn, Delivery.id.in_([r.id for r in changed]))

@@ -51,14 +51,18 @@ _Queued = tuple[bool, str, Any]
 _Answer = tuple[Any, list[Any], int | None, int]  # description, rows, lastrowid, rowcount
 
 
+def _execute(cursor: sqlite3.Cursor, many: bool, operation: str, parameters: Any) -> None:
+    if many:
+        cursor.executemany(operation, parameters)
+    else:
+        cursor.execute(operation, parameters or ())
+
+
 def _send(conn: sqlite3.Connection, queued: Sequence[_Queued]) -> None:
     for many, operation, parameters in queued:
         cursor = conn.cursor()
         try:
-            if many:
-                cursor.executemany(operation, parameters)
-            else:
-                cursor.execute(operation, parameters or ())
+            _execute(cursor, many, operation, parameters)
         finally:
             cursor.close()
 
@@ -74,10 +78,7 @@ def _trip(
 def _statement(many: bool, operation: str, parameters: Any, conn: sqlite3.Connection) -> _Answer:
     cursor = conn.cursor()
     try:
-        if many:
-            cursor.executemany(operation, parameters)
-        else:
-            cursor.execute(operation, parameters or ())
+        _execute(cursor, many, operation, parameters)
         if cursor.description:
             return cursor.description, cursor.fetchall(), None, -1
         return None, [], cursor.lastrowid, cursor.rowcount
