@@ -5,15 +5,17 @@
 - ``postgres``: URL of the session's PostgreSQL server; ``pg_url``: a fresh database.
 - ``store_url``: a fresh store URL, parametrized over SQLite and PostgreSQL.
 - ``shared_dir``: ``../shared`` beside the repository (conformance packets, read in place).
+- ``http``: one aiohttp client session for a test (closed at its end).
 
 Servers start lazily, on first use, so unit tests need neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.services import Clamd, PostgreSQL, RabbitMQ
@@ -84,3 +86,10 @@ def clamd() -> Iterator[Clamd]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """One HTTP client session (connections closed at the end; a request hangs 120 s at most)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        yield session

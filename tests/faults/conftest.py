@@ -1,11 +1,10 @@
-"""Fixtures of the fault suite: test credentials, a gateway process factory, HTTP sessions."""
+"""Fixtures of the fault suite: test credentials and a gateway process factory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.faults.cluster import GatewayProcess, NodeConfig
@@ -31,10 +30,3 @@ def gateways(tmp_path: Path) -> Iterator[Callable[[NodeConfig, str], GatewayProc
     yield make
     for process in made:
         process.kill()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """One HTTP client session (connections closed at the end)."""
-    async with aiohttp.ClientSession() as session:
-        yield session

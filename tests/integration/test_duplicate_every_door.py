@@ -172,12 +172,6 @@ def refusals(node: Node) -> int:
     return int(query(node, "SELECT COUNT(*) FROM audit_log WHERE event = 'rejected'")[0][0])
 
 
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
-
-
 @pytest.mark.parametrize("door", list(DOORS))
 async def test_a_resent_packet_is_the_original_at_every_door(
     node: Node, http: aiohttp.ClientSession, door: str

@@ -6,30 +6,15 @@ loses nothing and doubles nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.faults.cluster import stored_count
-from tests.integration.federation_node import NODE_A, NODE_H, Federation, start_federation
+from tests.integration.federation_node import NODE_A, NODE_H, Federation
 from tests.integration.federation_steps import arrived_at_b, hop_nodes, send_at_a, until
-from tests.services import RabbitMQ
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def federation(tmp_path: Path, rabbitmq: RabbitMQ) -> Iterator[Federation]:
-    with start_federation(tmp_path, rabbitmq) as started:
-        yield started
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_the_axis_killed_and_restarted_loses_nothing(

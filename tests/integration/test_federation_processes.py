@@ -8,14 +8,12 @@ verifies signatures itself, whatever the axis let through. The nodes are built i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.faults.cluster import stored_count
-from tests.integration.federation_node import NODE_A, NODE_B, NODE_H, Federation, start_federation
+from tests.integration.federation_node import NODE_A, NODE_B, NODE_H, Federation
 from tests.integration.federation_steps import (
     arrived_at_b,
     cli_trace,
@@ -28,21 +26,8 @@ from tests.integration.federation_steps import (
     statuses_at_a,
     until,
 )
-from tests.services import RabbitMQ
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def federation(tmp_path: Path, rabbitmq: RabbitMQ) -> Iterator[Federation]:
-    with start_federation(tmp_path, rabbitmq) as started:
-        yield started
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_a_document_crosses_three_processes_and_its_statuses_come_back(

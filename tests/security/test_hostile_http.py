@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -54,12 +53,6 @@ def test_corpus_size() -> None:
     assert len(CASES) >= 60
     assert len({c.id for c in CASES}) == len(CASES)
     assert {c.protocol for c in CASES} == {"rest", "admin", "vxp", "soap"}
-
-
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
