@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store.database import translate_errors
+from gateway.store import bulk
 from gateway.store.deliveries import _transition
 from gateway.store.models import DELIVERED_SEQ, Delivery, Message
 from gateway.store.repository import _one_message
@@ -28,27 +28,24 @@ async def insert_message(
     conn: AsyncConnection, msg: NewMessage, deliveries: Sequence[NewDelivery]
 ) -> None:
     """Insert a message and its deliveries; ``DuplicateMessage`` if the same packet exists."""
-    now = utcnow()
-    values = {f.name: getattr(msg, f.name) for f in fields(NewMessage)}
-    with translate_errors():
-        await conn.execute(insert(Message), [values])
-        if deliveries:
-            rows = [
-                {
-                    "id": d.id,
-                    "message_id": msg.id,
-                    "recipient_code": d.recipient_code,
-                    "resolved_code": d.resolved_code,
-                    "endpoint_kind": d.endpoint_kind,
-                    "endpoint_url": d.endpoint_url,
-                    "state": d.state,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for d in deliveries
-            ]
-            await conn.execute(insert(Delivery), rows)
+    await bulk.insert_messages(conn, [(msg, deliveries)])
+
+
+def new_message(n: int, at: datetime, *, sender: str = "000.00.00.G22") -> NewMessage:
+    """The ``n``-th test document of calling system ``SYS`` (hash and blob key from ``n``),
+    accepted and legally received at ``at``, signature verified."""
+    return NewMessage(
+        kind="document",
+        sender=sender,
+        document_id=f"doc-{n}",
+        content_sha256=f"{n:064x}",
+        blob_key=f"{n:064x}",
+        size=10,
+        caller_system="SYS",
+        accepted_at=at,
+        legal_receipt_at=at,
+        signature_status="verified",
+    )
 
 
 async def find_duplicate(

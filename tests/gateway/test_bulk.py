@@ -13,6 +13,7 @@ from gateway.errors import DuplicateMessage
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 
 NOW = datetime(2026, 3, 4, 1, 0, tzinfo=UTC)
 
@@ -26,18 +27,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 def message(n: int) -> repo.NewMessage:
-    return repo.NewMessage(
-        kind="document",
-        sender="000.00.00.G22",
-        document_id=f"doc-{n}",
-        content_sha256=f"{n:064x}",
-        blob_key=f"{n:064x}",
-        size=10,
-        caller_system="SYS",
-        accepted_at=NOW,
-        legal_receipt_at=NOW,
-        signature_status="verified",
-    )
+    return store_rows.new_message(n, NOW)
 
 
 async def seed(engine: AsyncEngine, count: int) -> list[list[repo.NewDelivery]]:

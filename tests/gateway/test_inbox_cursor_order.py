@@ -18,24 +18,14 @@ from gateway.core.intake_plan import Planned, Writes
 from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
+from tests import store_rows
 
 NOW = datetime(2026, 3, 4, 1, 0, tzinfo=UTC)
 H41 = "000.00.00.H41"
 
 
 def planned(n: int) -> Planned:
-    message = repo.NewMessage(
-        kind="document",
-        sender="000.00.00.G22",
-        document_id=f"doc-{n}",
-        content_sha256=f"{n:064x}",
-        blob_key=f"{n:064x}",
-        size=10,
-        caller_system="SYS",
-        accepted_at=NOW,
-        legal_receipt_at=NOW,
-        signature_status="verified",
-    )
+    message = store_rows.new_message(n, NOW)
     event = audit.Event("received", actor="SYS", message_id=message.id)
     return Planned(None, message, [repo.NewDelivery(H41, H41, "mailbox")], [], event)  # type: ignore[arg-type]
 

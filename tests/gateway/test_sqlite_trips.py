@@ -18,6 +18,7 @@ from gateway.store import bulk
 from gateway.store import repository as repo
 from gateway.store.database import create_engine, create_schema, transaction
 from gateway.store.sqlite_trips import deferred_inserts
+from tests import store_rows
 
 NOW = datetime(2026, 3, 4, 1, 0, tzinfo=UTC)
 
@@ -44,18 +45,7 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 
 def item(n: int) -> tuple[repo.NewMessage, list[repo.NewDelivery]]:
-    message = repo.NewMessage(
-        kind="document",
-        sender="000.00.00.G22",
-        document_id=f"doc-{n}",
-        content_sha256=f"{n:064x}",
-        blob_key=f"{n:064x}",
-        size=10,
-        caller_system="SYS",
-        accepted_at=NOW,
-        legal_receipt_at=NOW,
-        signature_status="verified",
-    )
+    message = store_rows.new_message(n, NOW)
     return message, [repo.NewDelivery("H41", "H41", "mailbox")]
 
 
