@@ -8,11 +8,8 @@ on the library alone are in ``tests/security/test_edxml_hostile_*.py``.
 
 from __future__ import annotations
 
-import base64
-import copy
 import io
 import zipfile
-from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -23,27 +20,23 @@ from edxml.model import NAMESPACE
 from edxml.signature import DSIG, sign
 from tests.conformance import OWN_DIR, OWN_DOCUMENT, THIRD_PARTY_REAL
 from tests.pki import expired_leaf, make_leaf, make_self_signed
+from tests.security.edxml_forge import (
+    DS,
+    NS,
+    comment_in_sender,
+    duplicate_signature,
+    edit,
+    header,
+    move_signature_to_root,
+    reparent_signed_envelope,
+    second_envelope,
+)
+from tests.security.edxml_forge import with_attachment as forge_attachment
 from tests.security.hostile_node import MAX_PACKET, Node
 from tests.world import G17, G22, H41, LOCKED, document
 
 _DC0 = THIRD_PARTY_REAL / "vpcp-sample-dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
 SAMPLE = _DC0 if _DC0.is_file() else OWN_DIR / OWN_DOCUMENT  # own packet on a bare clone
-NS, DS = f"{{{NAMESPACE}}}", f"{{{DSIG}}}"
-
-
-def _xml(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def edit(data: bytes, change: Callable[[etree._Element], None]) -> bytes:
-    """Parse ``data``, apply ``change`` to its root and serialise it again."""
-    root = etree.fromstring(data)
-    change(root)
-    return _xml(root)
-
-
-def _header(root: etree._Element) -> etree._Element:
-    return root.find(f"{NS}edXMLEnvelope/{NS}edXMLHeader")
 
 
 def signed(node: Node) -> bytes:
@@ -55,50 +48,19 @@ def signed(node: Node) -> bytes:
     return node.cache["signed"]
 
 
-def _forge_sender(root: etree._Element, envelope: etree._Element) -> None:
-    envelope.find(f".//{NS}From/{NS}OrganId").text = G22
-
-
-def wrap_moved(root: etree._Element) -> None:
-    """Move the signature out of the header to the root."""
-    root.append(_header(root)[-1])
-
-
-def wrap_duplicated(root: etree._Element) -> None:
-    """Add a second copy of the signature to the header."""
-    _header(root).append(copy.deepcopy(_header(root)[-1]))
-
-
 def wrap_second_envelope(root: etree._Element) -> None:
-    """Put an unsigned envelope with a forged sender before the signed one."""
-    forged = copy.deepcopy(root.find(f"{NS}edXMLEnvelope"))
-    sig = forged.find(f".//{DS}Signature")
-    sig.getparent().remove(sig)
-    _forge_sender(root, forged)
-    root.insert(0, forged)
+    """Put an unsigned envelope with a forged sender (G22) before the signed one."""
+    second_envelope(root, G22)
 
 
 def wrap_reparented(root: etree._Element) -> None:
-    """Hide the signed envelope inside the signature; a forged one takes its place."""
-    original = root.find(f"{NS}edXMLEnvelope")
-    forged = copy.deepcopy(original)
-    _forge_sender(root, forged)
-    sig = original.find(f".//{DS}Signature")
-    holder = etree.SubElement(sig, f"{DS}Object")
-    root.replace(original, forged)
-    forged_header = forged.find(f"{NS}edXMLHeader")
-    forged_header.remove(forged_header[-1])
-    forged_header.append(sig)
-    holder.append(original)
+    """Hide the signed envelope inside the signature; a forged one (G22) takes its place."""
+    reparent_signed_envelope(root, G22)
 
 
 def wrap_comment(root: etree._Element) -> None:
     """Split the sender code with a comment (not digested under exclusive C14N)."""
-    organ = root.find(f".//{NS}From/{NS}OrganId")
-    organ.text = "000.00.00."
-    comment = etree.Comment("wrapping")
-    comment.tail = "G17"
-    organ.append(comment)
+    comment_in_sender(root, "G17")
 
 
 class _Sha1Signer(XMLSigner):
@@ -109,8 +71,8 @@ class _Sha1Signer(XMLSigner):
 def sha1_signed(node: Node) -> bytes:
     """The signed document re-signed with RSA-SHA1, as an attacker's tool would."""
     root = etree.fromstring(signed(node))
-    _header(root).remove(_header(root)[-1])
-    etree.SubElement(_header(root), f"{DS}Signature", Id="placeholder", nsmap={"ds": DSIG})
+    header(root).remove(header(root)[-1])
+    etree.SubElement(header(root), f"{DS}Signature", Id="placeholder", nsmap={"ds": DSIG})
     signer = _Sha1Signer(
         signature_algorithm=SignatureMethod.RSA_SHA1,
         digest_algorithm=DigestAlgorithm.SHA1,
@@ -135,16 +97,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def with_attachment(data: bytes, name: str, content_type: str) -> bytes:
     """The sample packet carrying ``data`` as its attachment, named and typed as given."""
-
-    def change(root: etree._Element) -> None:
-        att = root.find("{*}AttachmentEncoded/{*}Attachment")
-        ref = root.find(f".//{NS}edXMLManifest/{NS}Reference")
-        for el in (att, ref):
-            el.find("{*}AttachmentName").text = name
-            el.find("{*}ContentType").text = content_type
-        att.find(f"{NS}ContentTransferEncoded").text = base64.b64encode(data).decode()
-
-    return edit(SAMPLE.read_bytes(), change)
+    return forge_attachment(SAMPLE.read_bytes(), data, name, content_type)
 
 
 def bad_base64() -> bytes:
@@ -216,8 +169,8 @@ def packet_for(node: Node, name: str) -> bytes:
         data = XML_ATTACKS[name][0]
     elif name.startswith("wrap-"):
         attack = {
-            "wrap-moved": wrap_moved,
-            "wrap-duplicated": wrap_duplicated,
+            "wrap-moved": move_signature_to_root,
+            "wrap-duplicated": duplicate_signature,
             "wrap-second-envelope": wrap_second_envelope,
             "wrap-reparented": wrap_reparented,
             "wrap-comment": wrap_comment,

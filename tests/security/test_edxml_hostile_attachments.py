@@ -4,25 +4,12 @@ manifest mismatches are refused with their own stable code and the attachment's 
 
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 
 from lxml import etree
 
-from tests.security.edxml_forge import NS, edit, refused
-
-
-def _with_attachment(sample: bytes, data: bytes, name: str, content_type: str) -> bytes:
-    def change(root: etree._Element) -> None:
-        att = root.find("{*}AttachmentEncoded/{*}Attachment")
-        ref = root.find(f".//{NS}edXMLManifest/{NS}Reference")
-        for el in (att, ref):
-            el.find("{*}AttachmentName").text = name
-            el.find("{*}ContentType").text = content_type
-        att.find(f"{NS}ContentTransferEncoded").text = base64.b64encode(data).decode()
-
-    return edit(sample, change)
+from tests.security.edxml_forge import NS, edit, refused, with_attachment
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -36,7 +23,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 def test_zip_bomb(sample: bytes) -> None:
     bomb = _zip({"a.txt": b"\0" * (30 * 2**20)})
     err = refused(
-        _with_attachment(sample, bomb, "a.zip", "application/zip"),
+        with_attachment(sample, bomb, "a.zip", "application/zip"),
         "ATTACHMENT_BOMB",
         policy="legacy",
     )
@@ -46,7 +33,7 @@ def test_zip_bomb(sample: bytes) -> None:
 def test_zip_path_traversal(sample: bytes) -> None:
     evil = _zip({"../../../../etc/cron.d/x.txt": b"* * * * * root sh"})
     err = refused(
-        _with_attachment(sample, evil, "a.zip", "application/zip"),
+        with_attachment(sample, evil, "a.zip", "application/zip"),
         "ATTACHMENT_PATH",
         policy="legacy",
     )
@@ -55,7 +42,7 @@ def test_zip_path_traversal(sample: bytes) -> None:
 
 def test_disallowed_file_type(sample: bytes) -> None:
     err = refused(
-        _with_attachment(sample, b"MZ\x90\x00", "setup.exe", "application/pdf"),
+        with_attachment(sample, b"MZ\x90\x00", "setup.exe", "application/pdf"),
         "ATTACHMENT_TYPE",
         policy="legacy",
     )
@@ -65,7 +52,7 @@ def test_disallowed_file_type(sample: bytes) -> None:
 def test_disallowed_entry_in_declared_archive(sample: bytes) -> None:
     data = _zip({"bao-cao.pdf": b"%PDF", "run.bat": b"format c:"})
     refused(
-        _with_attachment(sample, data, "ho-so.zip", "application/zip"),
+        with_attachment(sample, data, "ho-so.zip", "application/zip"),
         "ATTACHMENT_TYPE",
         policy="legacy",
     )

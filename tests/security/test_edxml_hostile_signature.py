@@ -4,7 +4,6 @@ or tampered certificates and packets are refused by the signature stage and the 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,20 @@ from edxml.errors import EdxmlError
 from edxml.pipeline import check_packet
 from edxml.signature import DSIG, sign, verify
 from tests.pki import Credential, expired_leaf, make_leaf, make_self_signed
-from tests.security.edxml_forge import DS, NS, TODAY, Pki, edit, header, refused
+from tests.security.edxml_forge import (
+    DS,
+    TODAY,
+    Pki,
+    comment_in_sender,
+    duplicate_signature,
+    edit,
+    envelope_in_foreign_element,
+    header,
+    move_signature_to_root,
+    refused,
+    reparent_signed_envelope,
+    second_envelope,
+)
 
 
 def test_signed_packet_is_accepted(pki: Pki, signed: bytes) -> None:
@@ -25,42 +37,16 @@ def test_signed_packet_is_accepted(pki: Pki, signed: bytes) -> None:
     assert result.verification.status == "verified"
 
 
-def _move_signature_to_root(root: etree._Element) -> None:
-    root.append(header(root)[-1])
-
-
-def _duplicate_signature(root: etree._Element) -> None:
-    header(root).append(copy.deepcopy(header(root)[-1]))
-
-
 def _second_envelope_with_forged_sender(root: etree._Element) -> None:
-    forged = copy.deepcopy(root.find(f"{NS}edXMLEnvelope"))
-    sig = forged.find(f".//{DS}Signature")
-    sig.getparent().remove(sig)
-    forged.find(f".//{NS}From/{NS}OrganId").text = "000.00.00.G01"
-    root.insert(0, forged)
+    second_envelope(root, "000.00.00.G01")
 
 
 def _reparent_signed_envelope(root: etree._Element) -> None:
-    # Classic wrapping: the signed envelope hides in the Signature, a forged one takes its place.
-    original = root.find(f"{NS}edXMLEnvelope")
-    forged = copy.deepcopy(original)
-    forged.find(f".//{NS}From/{NS}OrganId").text = "000.00.00.G01"
-    sig = original.find(f".//{DS}Signature")
-    holder = etree.SubElement(sig, f"{DS}Object")
-    root.replace(original, forged)
-    forged_header = forged.find(f"{NS}edXMLHeader")
-    forged_header.remove(forged_header[-1])
-    forged_header.append(sig)
-    holder.append(original)
+    reparent_signed_envelope(root, "000.00.00.G01")
 
 
 def _comment_in_signed_text(root: etree._Element) -> None:
-    organ = root.find(f".//{NS}From/{NS}OrganId")
-    organ.text = "000.00.00."
-    comment = etree.Comment("wrapping")
-    comment.tail = "G22"
-    organ.append(comment)
+    comment_in_sender(root, "G22")
 
 
 def _reference_to_an_id(root: etree._Element) -> None:
@@ -69,12 +55,7 @@ def _reference_to_an_id(root: etree._Element) -> None:
 
 
 def _envelope_hidden_in_foreign_element(root: etree._Element) -> None:
-    # The schema lets foreign-namespace elements through at the end of the root.
-    forged = copy.deepcopy(root.find(f"{NS}edXMLEnvelope"))
-    sig = forged.find(f".//{DS}Signature")
-    sig.getparent().remove(sig)
-    forged.find(f".//{NS}From/{NS}OrganId").text = "000.00.00.G01"
-    etree.SubElement(root, "{urn:example:evil}Wrapper").append(forged)
+    envelope_in_foreign_element(root, "000.00.00.G01")
 
 
 WRAPPING = "SIGNATURE_WRAPPING"
@@ -83,8 +64,8 @@ WRAPPING = "SIGNATURE_WRAPPING"
 @pytest.mark.parametrize(
     ("attack", "codes", "pipeline_codes"),
     [
-        (_move_signature_to_root, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
-        (_duplicate_signature, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
+        (move_signature_to_root, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
+        (duplicate_signature, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
         (_second_envelope_with_forged_sender, {WRAPPING}, {WRAPPING, "EDXML_SCHEMA"}),
         (_envelope_hidden_in_foreign_element, {WRAPPING}, {WRAPPING}),
         (_reparent_signed_envelope, {WRAPPING, "SIGNATURE_INVALID"}, None),
